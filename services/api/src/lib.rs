@@ -1,0 +1,357 @@
+//! The HTTP API (API Gateway HTTP API, payload 2.0): create image jobs and read their results.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use imgpipe_core::config::ApiConfig;
+use imgpipe_core::messages::ModelRef;
+use imgpipe_core::model::Prediction;
+use imgpipe_core::objects::ObjectStore;
+use imgpipe_core::store::{Changes, ImageRecord, JobError, NewImage, StatusStore};
+use imgpipe_core::time::now_ms;
+use imgpipe_core::{keys, ImageId, PipelineError, Status};
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::{info, warn};
+
+/// Content types accepted for upload; the preprocess stage still sniffs the bytes themselves.
+pub const ACCEPTED_CONTENT_TYPES: [&str; 5] = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"];
+
+pub struct Api {
+    pub config: ApiConfig,
+    pub store: StatusStore,
+    pub objects: ObjectStore,
+}
+
+impl Api {
+    pub fn new(config: ApiConfig, clients: &imgpipe_core::aws::AwsClients) -> Self {
+        Self {
+            store: StatusStore::new(clients.dynamodb.clone(), &config.table_name),
+            objects: ObjectStore::new(clients.s3.clone(), &config.bucket_name),
+            config,
+        }
+    }
+}
+
+/// An error response: `{"error": {"code", "message"}}` with its HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such image")
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(err: PipelineError) -> Self {
+        // Details go to the log, not to the caller.
+        warn!(error = %err, "request failed on a backend call");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service is busy; retry shortly",
+        )
+    }
+}
+
+/// Entry point for every request; never fails, every error becomes a JSON response.
+pub async fn handle(api: &Api, request: Request) -> Response<Body> {
+    match route(api, &request).await {
+        Ok(response) => response,
+        Err(err) => json_response(
+            err.status,
+            &json!({"error": {"code": err.code, "message": err.message}}),
+        ),
+    }
+}
+
+async fn route(api: &Api, request: &Request) -> Result<Response<Body>, ApiError> {
+    let path = request.uri().path().trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    match (segments.as_slice(), request.method()) {
+        (["images"], &Method::POST) => create(api, request).await,
+        (["images", id], &Method::GET) => get(api, request, id).await,
+        (["images"], _) => Err(method_not_allowed("POST")),
+        (["images", _], _) => Err(method_not_allowed("GET")),
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")),
+    }
+}
+
+fn method_not_allowed(allowed: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("allowed: {allowed}"),
+    )
+}
+
+/// The caller's identity from the authorizer: the JWT `sub`, else the IAM caller's ARN.
+pub fn caller(request: &Request) -> Option<String> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return None;
+    };
+    let authorizer = context.authorizer.as_ref()?;
+    if let Some(sub) = authorizer.jwt.as_ref().and_then(|jwt| jwt.claims.get("sub")) {
+        return Some(sub.clone());
+    }
+    authorizer.iam.as_ref().and_then(|iam| iam.user_arn.clone())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    content_type: String,
+    filename: Option<String>,
+    content_length: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct UploadInstructions {
+    method: String,
+    url: String,
+    headers: HashMap<String, String>,
+    expires_at: i64,
+}
+
+async fn create(api: &Api, request: &Request) -> Result<Response<Body>, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if content_type.starts_with("image/") {
+        return create_inline(api, request, &content_type).await;
+    }
+    if content_type != "application/json" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/json to get an upload URL, or the image itself with an image/* content type",
+        ));
+    }
+    let body: CreateRequest = serde_json::from_slice(request.body().as_ref())
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    check_content_type(&body.content_type)?;
+    if let Some(filename) = &body.filename {
+        if filename.len() > 255 || filename.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "filename must be at most 255 printable characters",
+            ));
+        }
+    }
+    if let Some(length) = body.content_length {
+        check_upload_size(api, length)?;
+    }
+
+    let image = new_image(api, request, &body.content_type, body.filename);
+    api.store.create(&image).await?;
+    let expires = Duration::from_secs(api.config.presign_expires_secs);
+    let presigned = api
+        .objects
+        .presign_put(&image.s3_key, &body.content_type, expires)
+        .await?;
+    info!(image_id = %image.image_id, "created image; awaiting upload");
+    let upload = UploadInstructions {
+        method: presigned.method,
+        url: presigned.url,
+        headers: presigned.headers.into_iter().collect(),
+        expires_at: image.created_at_ms / 1000 + presigned.expires_in_secs as i64,
+    };
+    let body = json!({
+        "image_id": image.image_id,
+        "status": Status::PendingUpload,
+        "upload": upload,
+        "status_url": status_url(request, &image.image_id),
+    });
+    let mut response = json_response(StatusCode::CREATED, &body);
+    set_location(&mut response, &image.image_id);
+    Ok(response)
+}
+
+async fn create_inline(api: &Api, request: &Request, content_type: &str) -> Result<Response<Body>, ApiError> {
+    check_content_type(content_type)?;
+    let bytes = request.body().as_ref();
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("the image body is empty"));
+    }
+    if bytes.len() as u64 > api.config.max_inline_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "inline uploads are limited to {} bytes; request an upload URL with a JSON body instead",
+                api.config.max_inline_bytes
+            ),
+        ));
+    }
+    let image = new_image(api, request, content_type, None);
+    api.store.create(&image).await?;
+    api.objects.put(&image.s3_key, bytes.to_vec(), content_type).await?;
+    // The S3 event may already have been picked up; a rejected transition then changes nothing.
+    api.store
+        .transition(&image.image_id, Status::Queued, Changes::default(), now_ms())
+        .await?;
+    info!(image_id = %image.image_id, size_bytes = bytes.len(), "stored inline upload");
+    let body = json!({
+        "image_id": image.image_id,
+        "status": Status::Queued,
+        "status_url": status_url(request, &image.image_id),
+    });
+    let mut response = json_response(StatusCode::ACCEPTED, &body);
+    set_location(&mut response, &image.image_id);
+    Ok(response)
+}
+
+fn check_content_type(content_type: &str) -> Result<(), ApiError> {
+    if ACCEPTED_CONTENT_TYPES.contains(&content_type) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("content_type must be one of {}", ACCEPTED_CONTENT_TYPES.join(", ")),
+    ))
+}
+
+fn check_upload_size(api: &Api, length: u64) -> Result<(), ApiError> {
+    if length == 0 {
+        return Err(ApiError::bad_request("content_length must be positive"));
+    }
+    if length > api.config.max_upload_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("uploads are limited to {} bytes", api.config.max_upload_bytes),
+        ));
+    }
+    Ok(())
+}
+
+fn new_image(api: &Api, request: &Request, content_type: &str, filename: Option<String>) -> NewImage {
+    let image_id = ImageId::new_random();
+    let created_at_ms = now_ms();
+    NewImage {
+        image_id,
+        owner: caller(request),
+        content_type: content_type.to_owned(),
+        filename,
+        s3_key: keys::upload_key(&image_id),
+        created_at_ms,
+        expires_at_secs: created_at_ms / 1000 + api.config.retention_days as i64 * 86_400,
+    }
+}
+
+/// What `GET /images/{id}` returns: the record without storage internals.
+#[derive(Serialize)]
+pub struct ImageView {
+    pub image_id: ImageId,
+    pub status: Status,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub timeline: HashMap<String, i64>,
+    pub content_type: Option<String>,
+    pub filename: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub format: Option<String>,
+    pub predictions: Option<Vec<Prediction>>,
+    pub model: Option<ModelRef>,
+    pub timings_ms: HashMap<String, i64>,
+    pub error: Option<JobError>,
+    pub expires_at: i64,
+}
+
+impl From<ImageRecord> for ImageView {
+    fn from(record: ImageRecord) -> Self {
+        let mut timings_ms = record.timings_ms;
+        if let Some(done) = record
+            .timeline
+            .get(record.status.as_str())
+            .filter(|_| record.status.is_terminal())
+        {
+            timings_ms.insert("end_to_end".into(), done - record.created_at);
+        }
+        Self {
+            image_id: record.image_id,
+            status: record.status,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            timeline: record.timeline,
+            content_type: record.content_type,
+            filename: record.filename,
+            size_bytes: record.size_bytes,
+            width: record.width,
+            height: record.height,
+            format: record.format,
+            predictions: record.predictions,
+            model: record.model,
+            timings_ms,
+            error: record.error,
+            expires_at: record.expires_at,
+        }
+    }
+}
+
+async fn get(api: &Api, request: &Request, id: &str) -> Result<Response<Body>, ApiError> {
+    let image_id: ImageId = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("image id must be a UUID v4"))?;
+    let record = api.store.get(&image_id).await?.ok_or_else(ApiError::not_found)?;
+    // Another caller's image is indistinguishable from a missing one.
+    if record.owner.is_some() && record.owner != caller(request) {
+        return Err(ApiError::not_found());
+    }
+    Ok(json_response(StatusCode::OK, &ImageView::from(record)))
+}
+
+fn status_url(request: &Request, id: &ImageId) -> String {
+    let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    let scheme = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("https");
+    match host {
+        Some(host) => format!("{scheme}://{host}/images/{id}"),
+        None => format!("/images/{id}"),
+    }
+}
+
+fn set_location(response: &mut Response<Body>, id: &ImageId) {
+    if let Ok(value) = format!("/images/{id}").parse() {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let body = serde_json::to_string(body).unwrap_or_else(|_| r#"{"error":{"code":"internal"}}"#.to_owned());
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,19 @@
+use std::sync::Arc;
+
+use imgpipe_api::{handle, Api};
+use imgpipe_core::aws::AwsClients;
+use imgpipe_core::config::{ApiConfig, Env};
+use lambda_http::{service_fn, Error, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = ApiConfig::from_env(&Env::process())?;
+    let clients = AwsClients::from_environment().await;
+    let api = Arc::new(Api::new(config, &clients));
+    lambda_http::run(service_fn(move |request: Request| {
+        let api = Arc::clone(&api);
+        async move { Ok::<_, Error>(handle(&api, request).await) }
+    }))
+    .await
+}

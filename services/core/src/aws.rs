@@ -1,0 +1,49 @@
+//! Building the SDK clients, in Lambda (from the environment) or against an emulator endpoint.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::error::PipelineError;
+
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl AwsClients {
+    /// Clients configured the standard way: region and credentials from the Lambda environment.
+    pub async fn from_environment() -> Self {
+        Self::from_sdk_config(&aws_config::load_defaults(BehaviorVersion::latest()).await, false)
+    }
+
+    /// Clients for an S3/SQS/DynamoDB emulator listening at `endpoint` (path-style S3 addressing, since
+    /// an emulator on 127.0.0.1 has no per-bucket host names).
+    pub async fn for_endpoint(endpoint: &str, region: &str) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(region.to_owned()))
+            .load()
+            .await;
+        Self::from_sdk_config(&config, true)
+    }
+
+    pub fn from_sdk_config(config: &SdkConfig, force_path_style: bool) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(force_path_style)
+            .build();
+        Self {
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+        }
+    }
+}
+
+/// An AWS call failed in a way retrying may fix (throttling, timeouts, 5xx, network).
+pub(crate) fn transient<E>(operation: &str, err: E) -> PipelineError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    PipelineError::transient(format!("{operation}: {}", aws_sdk_s3::error::DisplayErrorContext(err)))
+}

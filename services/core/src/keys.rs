@@ -1,0 +1,41 @@
+//! The S3 key layout. Terraform's IAM policies and lifecycle rules are written against these prefixes;
+//! `tools/checks` keeps the two in step.
+
+use crate::ImageId;
+
+/// Where clients upload originals; the S3 -> SQS notification filters on this prefix.
+pub const UPLOAD_PREFIX: &str = "uploads/";
+/// Where preprocess writes the model-ready pixels that inference reads.
+pub const PREPROCESSED_PREFIX: &str = "preprocessed/";
+/// Where inference writes the JSON result next to the DynamoDB item.
+pub const RESULT_PREFIX: &str = "results/";
+
+pub fn upload_key(id: &ImageId) -> String {
+    format!("{UPLOAD_PREFIX}{id}")
+}
+
+pub fn preprocessed_key(id: &ImageId) -> String {
+    format!("{PREPROCESSED_PREFIX}{id}")
+}
+
+pub fn result_key(id: &ImageId) -> String {
+    format!("{RESULT_PREFIX}{id}.json")
+}
+
+/// The image id an upload key names, if it is one of ours.
+pub fn image_id_from_upload_key(key: &str) -> Option<ImageId> {
+    key.strip_prefix(UPLOAD_PREFIX)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_keys_round_trip() {
+        let id = ImageId::new_random();
+        assert_eq!(image_id_from_upload_key(&upload_key(&id)), Some(id));
+        assert_eq!(image_id_from_upload_key(&preprocessed_key(&id)), None);
+        assert_eq!(image_id_from_upload_key(&format!("{}/x", upload_key(&id))), None);
+    }
+}

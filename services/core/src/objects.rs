@@ -1,0 +1,138 @@
+//! The image bucket: uploads in, preprocessed pixels and results out.
+
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use serde::Serialize;
+
+use crate::aws::transient;
+use crate::error::{ErrorCode, PipelineError};
+use crate::preprocess;
+
+#[derive(Clone, Debug)]
+pub struct ObjectStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+/// An object read from the bucket.
+#[derive(Debug)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub version_id: Option<String>,
+}
+
+/// What a client needs to upload with a presigned PUT.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PresignedUpload {
+    pub method: String,
+    pub url: String,
+    /// Headers the client must send exactly as given: they are part of the signature.
+    pub headers: Vec<(String, String)>,
+    pub expires_in_secs: u64,
+}
+
+impl ObjectStore {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Reads an object, refusing it from its Content-Length before the body is downloaded when it is
+    /// larger than `max_bytes`. A missing object or version is permanent (`upload_missing`).
+    pub async fn get(&self, key: &str, version_id: Option<&str>, max_bytes: u64) -> Result<Fetched, PipelineError> {
+        let response = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|err| {
+                let not_found = err.raw_response().map(|r| r.status().as_u16() == 404).unwrap_or(false)
+                    || err.as_service_error().map(|e| e.is_no_such_key()).unwrap_or(false);
+                if not_found {
+                    PipelineError::permanent(
+                        ErrorCode::UploadMissing,
+                        format!("s3://{}/{key} does not exist", self.bucket),
+                    )
+                } else {
+                    transient("S3 GetObject", err)
+                }
+            })?;
+        if let Some(length) = response.content_length() {
+            preprocess::check_size(
+                length.max(0) as u64,
+                &preprocess::Limits {
+                    max_bytes,
+                    max_pixels: u64::MAX,
+                },
+            )?;
+        }
+        let version_id = response.version_id().map(str::to_owned);
+        let bytes = response
+            .body
+            .collect()
+            .await
+            .map_err(|e| PipelineError::transient(format!("S3 GetObject body: {e}")))?
+            .into_bytes()
+            .to_vec();
+        // A missing or lying Content-Length must not let an oversized body through.
+        preprocess::check_size(
+            bytes.len() as u64,
+            &preprocess::Limits {
+                max_bytes,
+                max_pixels: u64::MAX,
+            },
+        )?;
+        Ok(Fetched { bytes, version_id })
+    }
+
+    pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<Option<String>, PipelineError> {
+        let response = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| transient("S3 PutObject", e))?;
+        Ok(response.version_id().map(str::to_owned))
+    }
+
+    /// A presigned PUT for `key` that only accepts the given Content-Type.
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedUpload, PipelineError> {
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| PipelineError::permanent(ErrorCode::Internal, format!("presign expiry: {e}")))?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(|e| transient("S3 presign PutObject", e))?;
+        Ok(PresignedUpload {
+            method: request.method().to_owned(),
+            url: request.uri().to_owned(),
+            headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            expires_in_secs: expires_in.as_secs(),
+        })
+    }
+}

@@ -1,0 +1,308 @@
+//! Bytes of an upload -> the model-ready RGB pixels, following the model's `PreprocessSpec`.
+//!
+//! Every check that can reject an image without decoding it comes first: the format is sniffed from the
+//! content (never the name or Content-Type) and the pixel count is read from the header, so a
+//! decompression bomb costs a few hundred bytes of parsing, not gigabytes of memory.
+
+use std::io::Cursor;
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader};
+
+use crate::error::{ErrorCode, PipelineError};
+use crate::model_meta::{PreprocessSpec, ResizeFilter};
+
+/// Input limits, configurable per deployment (see `config::PreprocessConfig`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest upload accepted, checked from the object size before download.
+    pub max_bytes: u64,
+    /// Largest `width * height` accepted, checked from the image header before decoding.
+    pub max_pixels: u64,
+}
+
+impl Limits {
+    pub const DEFAULT_MAX_BYTES: u64 = 25 * 1024 * 1024;
+    /// 50 MP: above any phone camera's default mode, and a 50 MP RGB frame is 150 MB decoded.
+    pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_pixels: Self::DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+/// Formats the pipeline accepts; everything else the sniffer recognises is `unsupported_format`.
+pub const ACCEPTED_FORMATS: [ImageFormat; 5] = [
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::WebP,
+    ImageFormat::Gif,
+    ImageFormat::Bmp,
+];
+
+/// A preprocessed image: `height * width * 3` bytes of RGB in row-major (HWC) order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preprocessed {
+    pub format: ImageFormat,
+    /// Size of the upright source image (after EXIF orientation).
+    pub source_width: u32,
+    pub source_height: u32,
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+/// Identifies the format from the first bytes of the content.
+pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, PipelineError> {
+    let format = image::guess_format(bytes)
+        .map_err(|_| PipelineError::permanent(ErrorCode::NotAnImage, "the content is not a recognised image format"))?;
+    if !ACCEPTED_FORMATS.contains(&format) {
+        return Err(PipelineError::permanent(
+            ErrorCode::UnsupportedFormat,
+            format!("{format:?} images are not accepted; send JPEG, PNG, WebP, GIF or BMP"),
+        ));
+    }
+    Ok(format)
+}
+
+/// Checks the upload's size before anything is downloaded.
+pub fn check_size(size_bytes: u64, limits: &Limits) -> Result<(), PipelineError> {
+    if size_bytes > limits.max_bytes {
+        return Err(PipelineError::permanent(
+            ErrorCode::TooLarge,
+            format!("the upload is {size_bytes} bytes; the limit is {}", limits.max_bytes),
+        ));
+    }
+    Ok(())
+}
+
+/// Sniff, check limits, decode (first frame), apply EXIF orientation, convert to RGB, resize the shorter
+/// side, and crop the centre.
+pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Result<Preprocessed, PipelineError> {
+    check_size(bytes.len() as u64, limits)?;
+    let format = sniff(bytes)?;
+    let rgb = decode_upright_rgb(bytes, format, limits)?;
+    let (source_width, source_height) = (rgb.width(), rgb.height());
+    let pixels = resize_and_crop(rgb.into_raw(), source_width, source_height, spec)?;
+    Ok(Preprocessed {
+        format,
+        source_width,
+        source_height,
+        width: spec.center_crop,
+        height: spec.center_crop,
+        pixels,
+    })
+}
+
+fn decode_upright_rgb(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<image::RgbImage, PipelineError> {
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(PipelineError::permanent(
+            ErrorCode::TooManyPixels,
+            format!(
+                "the image is {width}x{height} ({pixels} pixels); the limit is {}",
+                limits.max_pixels
+            ),
+        ));
+    }
+    if pixels == 0 {
+        return Err(PipelineError::permanent(
+            ErrorCode::CorruptImage,
+            "the image has no pixels",
+        ));
+    }
+    // A broken EXIF block should not reject an otherwise good photo: fall back to "as stored".
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    image.apply_orientation(orientation);
+    Ok(match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.into_rgb8(),
+    })
+}
+
+fn decode_error(err: ImageError) -> PipelineError {
+    match err {
+        ImageError::Limits(e) => {
+            PipelineError::permanent(ErrorCode::TooManyPixels, format!("image exceeds limits: {e}"))
+        }
+        ImageError::Unsupported(e) => {
+            PipelineError::permanent(ErrorCode::UnsupportedFormat, format!("unsupported image variant: {e}"))
+        }
+        ImageError::Decoding(e) => PipelineError::permanent(ErrorCode::CorruptImage, format!("cannot decode: {e}")),
+        ImageError::IoError(e) => PipelineError::permanent(
+            ErrorCode::CorruptImage,
+            format!("image data ends early or is unreadable: {e}"),
+        ),
+        other => PipelineError::permanent(ErrorCode::CorruptImage, format!("cannot decode: {other}")),
+    }
+}
+
+/// Size of the image after resizing its shorter side to `shorter`, keeping the aspect ratio with the
+/// longer side rounded to the nearest pixel (the rule the published accuracy was measured with).
+pub fn resized_dimensions(width: u32, height: u32, shorter: u32) -> (u32, u32) {
+    let scaled =
+        |long: u32, short: u32| ((f64::from(shorter) * f64::from(long) / f64::from(short)).round() as u32).max(shorter);
+    if width <= height {
+        (shorter, scaled(height, width))
+    } else {
+        (scaled(width, height), shorter)
+    }
+}
+
+/// Top-left corner of a centred `crop` square. Halves round to even, as torchvision's `CenterCrop`
+/// (Python's `round`) does: a 341-wide image is cropped from x = 58.
+pub fn center_crop_origin(width: u32, height: u32, crop: u32) -> (u32, u32) {
+    let offset = |side: u32| ((f64::from(side) - f64::from(crop)) / 2.0).round_ties_even() as u32;
+    (offset(width), offset(height))
+}
+
+fn resize_and_crop(rgb: Vec<u8>, width: u32, height: u32, spec: &PreprocessSpec) -> Result<Vec<u8>, PipelineError> {
+    let internal = |e: &dyn std::fmt::Display| PipelineError::permanent(ErrorCode::Internal, format!("resize: {e}"));
+    let (resized_w, resized_h) = resized_dimensions(width, height, spec.resize_shorter_side);
+    let src = Image::from_vec_u8(width, height, rgb, PixelType::U8x3).map_err(|e| internal(&e))?;
+    let mut resized = Image::new(resized_w, resized_h, PixelType::U8x3);
+    let filter = match spec.filter {
+        ResizeFilter::Bilinear => FilterType::Bilinear,
+        // Pillow's BICUBIC is the a = -0.5 cubic, which is Catmull-Rom.
+        ResizeFilter::Bicubic => FilterType::CatmullRom,
+    };
+    let algorithm = if spec.antialias {
+        ResizeAlg::Convolution(filter)
+    } else {
+        ResizeAlg::Interpolation(filter)
+    };
+    Resizer::new()
+        .resize(&src, &mut resized, &ResizeOptions::new().resize_alg(algorithm))
+        .map_err(|e| internal(&e))?;
+
+    let crop = spec.center_crop as usize;
+    let (left, top) = center_crop_origin(resized_w, resized_h, spec.center_crop);
+    let row_bytes = resized_w as usize * 3;
+    let buffer = resized.buffer();
+    let mut pixels = Vec::with_capacity(crop * crop * 3);
+    for row in top as usize..top as usize + crop {
+        let start = row * row_bytes + left as usize * 3;
+        pixels.extend_from_slice(&buffer[start..start + crop * 3]);
+    }
+    Ok(pixels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model_meta::tests::sample;
+    use image::{ImageBuffer, Rgb};
+
+    fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        image.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    /// Left half red, right half blue: orientation and cropping mistakes show up as wrong colours.
+    fn two_tone(width: u32, height: u32) -> DynamicImage {
+        DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, _| {
+            if x < width / 2 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        }))
+    }
+
+    #[test]
+    fn resize_rule_matches_torchvision() {
+        assert_eq!(resized_dimensions(500, 375, 256), (341, 256));
+        assert_eq!(resized_dimensions(375, 500, 256), (256, 341));
+        assert_eq!(resized_dimensions(256, 256, 256), (256, 256));
+        assert_eq!(resized_dimensions(5120, 2880, 256), (455, 256));
+        assert_eq!(resized_dimensions(500, 333, 256), (384, 256));
+        assert_eq!(center_crop_origin(341, 256, 224), (58, 16));
+        assert_eq!(center_crop_origin(343, 256, 224), (60, 16));
+        assert_eq!(center_crop_origin(256, 256, 224), (16, 16));
+    }
+
+    #[test]
+    fn produces_the_model_input_size_from_each_accepted_format() {
+        let spec = sample().preprocess;
+        let image = two_tone(320, 200);
+        for format in [
+            ImageFormat::Png,
+            ImageFormat::Jpeg,
+            ImageFormat::Bmp,
+            ImageFormat::Gif,
+            ImageFormat::WebP,
+        ] {
+            let out = preprocess(&encode(&image, format), &spec, &Limits::default())
+                .unwrap_or_else(|e| panic!("{format:?}: {e}"));
+            assert_eq!(out.format, format);
+            assert_eq!((out.width, out.height), (224, 224));
+            assert_eq!(out.pixels.len(), 224 * 224 * 3);
+            assert_eq!((out.source_width, out.source_height), (320, 200));
+            // Left edge stays red, right edge blue (allowing for lossy codecs).
+            let left = &out.pixels[112 * 224 * 3..112 * 224 * 3 + 3];
+            let right = &out.pixels[(112 * 224 + 223) * 3..(112 * 224 + 224) * 3];
+            assert!(left[0] > 200 && left[2] < 60, "{format:?} left {left:?}");
+            assert!(right[2] > 200 && right[0] < 60, "{format:?} right {right:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_non_images_by_content_not_name() {
+        let err = preprocess(
+            b"%PDF-1.7 not an image at all",
+            &sample().preprocess,
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::NotAnImage));
+        let err = preprocess(b"", &sample().preprocess, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::NotAnImage));
+    }
+
+    #[test]
+    fn rejects_recognised_but_unaccepted_formats() {
+        let tiff_header = b"II*\0\x08\0\0\0";
+        let err = preprocess(tiff_header, &sample().preprocess, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::UnsupportedFormat));
+    }
+
+    #[test]
+    fn truncated_image_is_corrupt() {
+        let bytes = encode(&two_tone(320, 200), ImageFormat::Png);
+        let err = preprocess(&bytes[..bytes.len() / 2], &sample().preprocess, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::CorruptImage), "{err}");
+    }
+
+    #[test]
+    fn limits_are_enforced_before_decoding() {
+        let bytes = encode(&two_tone(320, 200), ImageFormat::Png);
+        let small = Limits {
+            max_bytes: 100,
+            max_pixels: u64::MAX,
+        };
+        assert_eq!(
+            preprocess(&bytes, &sample().preprocess, &small).unwrap_err().code(),
+            Some(ErrorCode::TooLarge)
+        );
+        let few_pixels = Limits {
+            max_bytes: u64::MAX,
+            max_pixels: 320 * 200 - 1,
+        };
+        let err = preprocess(&bytes, &sample().preprocess, &few_pixels).unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::TooManyPixels));
+    }
+}

@@ -1,0 +1,240 @@
+//! Inference: a batch of preprocessed images -> one model run -> top-k predictions in DynamoDB and S3.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
+use imgpipe_core::config::InferenceConfig;
+use imgpipe_core::messages::{InferenceRequest, ModelRef};
+use imgpipe_core::model::{Classifier, Prediction};
+use imgpipe_core::objects::ObjectStore;
+use imgpipe_core::retry::{settle_failure, Delivery};
+use imgpipe_core::store::{Changes, StatusStore, Transition};
+use imgpipe_core::time::now_ms;
+use imgpipe_core::{keys, ErrorCode, PipelineError, Status};
+use serde::Serialize;
+use tracing::{info, info_span, warn, Instrument};
+
+pub struct Inferrer {
+    pub config: InferenceConfig,
+    pub classifier: Arc<Classifier>,
+    pub store: StatusStore,
+    pub objects: ObjectStore,
+}
+
+impl Inferrer {
+    pub fn new(config: InferenceConfig, classifier: Arc<Classifier>, clients: &imgpipe_core::aws::AwsClients) -> Self {
+        Self {
+            store: StatusStore::new(clients.dynamodb.clone(), &config.table_name),
+            objects: ObjectStore::new(clients.s3.clone(), &config.bucket_name),
+            classifier,
+            config,
+        }
+    }
+}
+
+/// One message of the batch on its way through the handler.
+struct Job<'a> {
+    message: &'a SqsMessage,
+    request: InferenceRequest,
+    delivery: Delivery,
+    pixels: Vec<u8>,
+    loaded_at_ms: i64,
+}
+
+/// The result document written to `results/{id}.json`.
+#[derive(Serialize)]
+struct ResultDocument<'a> {
+    image_id: String,
+    model: &'a ModelRef,
+    predictions: &'a [Prediction],
+    completed_at: i64,
+}
+
+pub async fn handle_batch(inferrer: &Inferrer, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    let mut fail = |message: &SqsMessage| response.add_failure(message.message_id.clone().unwrap_or_default());
+
+    // Read every input concurrently; messages that cannot be used are settled on their own.
+    let loads = join_all(event.records.iter().map(|message| load(inferrer, message))).await;
+    let mut jobs = Vec::with_capacity(loads.len());
+    for (message, load) in event.records.iter().zip(loads) {
+        match load {
+            Ok(Some(job)) => jobs.push(job),
+            Ok(None) => {}
+            Err(()) => fail(message),
+        }
+    }
+    if jobs.is_empty() {
+        return response;
+    }
+
+    // One model run for the whole batch.
+    let started = std::time::Instant::now();
+    let classifier = Arc::clone(&inferrer.classifier);
+    let top_k = inferrer.config.top_k;
+    let inputs: Vec<Vec<u8>> = jobs.iter_mut().map(|job| std::mem::take(&mut job.pixels)).collect();
+    let batch_size = inputs.len();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let views: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+        classifier.classify(&views, top_k)
+    })
+    .await;
+    let inference_ms = started.elapsed().as_millis() as i64;
+    info!(batch_size, inference_ms, "model run");
+    let predictions = match outcome {
+        Ok(Ok(predictions)) => predictions,
+        Ok(Err(err)) => {
+            let err = PipelineError::transient(format!("model run failed: {err}"));
+            return settle_all(inferrer, jobs, err, response).await;
+        }
+        Err(join_err) => {
+            let err = PipelineError::transient(format!("model task failed: {join_err}"));
+            return settle_all(inferrer, jobs, err, response).await;
+        }
+    };
+
+    let writes = jobs.iter().zip(predictions).map(|(job, predictions)| {
+        let span = info_span!("inference", image_id = %job.request.image_id);
+        complete(inferrer, job, predictions, inference_ms).instrument(span)
+    });
+    for (job, written) in jobs.iter().zip(join_all(writes).await) {
+        if written.is_err() {
+            fail(job.message);
+        }
+    }
+    response
+}
+
+async fn settle_all(
+    inferrer: &Inferrer,
+    jobs: Vec<Job<'_>>,
+    err: PipelineError,
+    mut response: SqsBatchResponse,
+) -> SqsBatchResponse {
+    for job in jobs {
+        let max = inferrer.config.max_receive_count;
+        if settle_failure(&inferrer.store, &job.request.image_id, &err, &job.delivery, max)
+            .await
+            .is_err()
+        {
+            response.add_failure(job.message.message_id.clone().unwrap_or_default());
+        }
+    }
+    response
+}
+
+/// `Ok(None)`: nothing to do for this message (settled or dropped); `Err`: leave it for redelivery.
+async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option<Job<'a>>, ()> {
+    let request: InferenceRequest = match serde_json::from_str(message.body.as_deref().unwrap_or_default()) {
+        Ok(request) => request,
+        Err(err) => {
+            warn!(message_id = message.message_id, error = %err, "dropping a message that is not an inference request");
+            return Ok(None);
+        }
+    };
+    let delivery = Delivery::from_attributes(&message.attributes);
+    let span = info_span!("inference", image_id = %request.image_id);
+    async {
+        let expected = inferrer.classifier.metadata().input_bytes();
+        let fetched = inferrer.objects.get(&request.key, None, expected as u64).await;
+        let pixels = fetched.and_then(|f| {
+            if f.bytes.len() == expected {
+                Ok(f.bytes)
+            } else {
+                Err(PipelineError::permanent(
+                    ErrorCode::Internal,
+                    format!(
+                        "preprocessed input has {} bytes, the model needs {expected}",
+                        f.bytes.len()
+                    ),
+                ))
+            }
+        });
+        match pixels {
+            Ok(pixels) => Ok(Some(Job {
+                message,
+                request: request.clone(),
+                delivery,
+                pixels,
+                loaded_at_ms: now_ms(),
+            })),
+            Err(err) => {
+                let max = inferrer.config.max_receive_count;
+                settle_failure(&inferrer.store, &request.image_id, &err, &delivery, max)
+                    .await
+                    .map(|()| None)
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn complete(
+    inferrer: &Inferrer,
+    job: &Job<'_>,
+    predictions: Vec<Prediction>,
+    inference_ms: i64,
+) -> Result<(), ()> {
+    let meta = inferrer.classifier.metadata();
+    let model = ModelRef {
+        name: meta.name.clone(),
+        version: format!("{}-{}", meta.version, meta.variant),
+    };
+    let image_id = job.request.image_id;
+    let now = now_ms();
+    let result = async {
+        let document = ResultDocument {
+            image_id: image_id.to_string(),
+            model: &model,
+            predictions: &predictions,
+            completed_at: now,
+        };
+        let body = serde_json::to_vec(&document).map_err(|e| PipelineError::transient(format!("result JSON: {e}")))?;
+        let result_key = keys::result_key(&image_id);
+        inferrer.objects.put(&result_key, body, "application/json").await?;
+        let mut timings = vec![("inference", inference_ms)];
+        timings.push((
+            "inference_queue_wait",
+            (job.loaded_at_ms - job.request.sent_at_ms).max(0),
+        ));
+        let changes = Changes {
+            predictions: Some(predictions.clone()),
+            model: Some(model.clone()),
+            result_key: Some(result_key),
+            timings_ms: timings,
+            ..Changes::default()
+        };
+        inferrer
+            .store
+            .transition(&image_id, Status::Completed, changes, now)
+            .await
+    }
+    .await;
+    match result {
+        Ok(Transition::Applied) => {
+            let top = predictions.first();
+            info!(
+                label = top.map(|p| p.label.as_str()),
+                score = top.map(|p| p.score),
+                "completed"
+            );
+            Ok(())
+        }
+        Ok(Transition::Rejected { current }) => {
+            info!(?current, "job already settled; duplicate result not recorded");
+            Ok(())
+        }
+        Err(err) => {
+            settle_failure(
+                &inferrer.store,
+                &image_id,
+                &err,
+                &job.delivery,
+                inferrer.config.max_receive_count,
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,29 @@
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsEvent;
+use imgpipe_core::aws::AwsClients;
+use imgpipe_core::config::{Env, InferenceConfig};
+use imgpipe_core::model::{Classifier, RuntimeOptions};
+use imgpipe_core::model_meta::ModelBundle;
+use imgpipe_inference::{handle_batch, Inferrer};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = InferenceConfig::from_env(&Env::process())?;
+    let bundle = ModelBundle::load(&config.model_dir)?;
+    let runtime = RuntimeOptions {
+        library: config.ort_library.clone(),
+        intra_threads: config.ort_threads,
+    };
+    // Created once per container: library load and session creation are the cold start's largest costs.
+    let classifier = Arc::new(Classifier::load(bundle, &runtime)?);
+    let clients = AwsClients::from_environment().await;
+    let inferrer = Arc::new(Inferrer::new(config, classifier, &clients));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let inferrer = Arc::clone(&inferrer);
+        async move { Ok::<_, Error>(handle_batch(&inferrer, event.payload).await) }
+    }))
+    .await
+}

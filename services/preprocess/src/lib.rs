@@ -1,0 +1,211 @@
+//! Preprocess: S3 upload events (via SQS) -> model-ready pixels in S3 -> a message on the inference queue.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
+use imgpipe_core::config::PreprocessConfig;
+use imgpipe_core::messages::{InferenceRequest, ModelRef};
+use imgpipe_core::model_meta::ModelBundle;
+use imgpipe_core::objects::ObjectStore;
+use imgpipe_core::retry::{settle_failure, Delivery};
+use imgpipe_core::s3_event::{parse_s3_message, S3Message, UploadedObject};
+use imgpipe_core::store::{Changes, StatusStore, Transition};
+use imgpipe_core::time::now_ms;
+use imgpipe_core::{keys, preprocess, queue, ImageId, PipelineError, Status};
+use tracing::{info, info_span, warn, Instrument};
+
+/// Everything the handler needs, built once per container.
+pub struct Preprocessor {
+    pub config: PreprocessConfig,
+    pub model: ModelBundle,
+    pub store: StatusStore,
+    pub objects: ObjectStore,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Preprocessor {
+    pub fn new(config: PreprocessConfig, model: ModelBundle, clients: &imgpipe_core::aws::AwsClients) -> Self {
+        Self {
+            store: StatusStore::new(clients.dynamodb.clone(), &config.table_name),
+            objects: ObjectStore::new(clients.s3.clone(), &config.bucket_name),
+            sqs: clients.sqs.clone(),
+            config,
+            model,
+        }
+    }
+}
+
+/// Processes a batch concurrently; only the messages that should be retried are reported as failures.
+pub async fn handle_batch(preprocessor: &Preprocessor, event: SqsEvent) -> SqsBatchResponse {
+    let outcomes = join_all(
+        event
+            .records
+            .iter()
+            .map(|message| handle_message(preprocessor, message)),
+    )
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (message, outcome) in event.records.iter().zip(outcomes) {
+        if outcome.is_err() {
+            response.add_failure(message.message_id.clone().unwrap_or_default());
+        }
+    }
+    response
+}
+
+/// `Err` means: leave the message on the queue for another delivery.
+async fn handle_message(preprocessor: &Preprocessor, message: &SqsMessage) -> Result<(), ()> {
+    let message_id = message.message_id.as_deref().unwrap_or_default();
+    let objects = match parse_s3_message(message.body.as_deref().unwrap_or_default()) {
+        Ok(S3Message::Test) => {
+            info!(message_id, "skipping s3:TestEvent");
+            return Ok(());
+        }
+        Ok(S3Message::Objects(objects)) => objects,
+        Err(err) => {
+            // No image id to fail and nothing a retry could fix: drop it, loudly.
+            warn!(message_id, error = %err, "dropping a message that is not an S3 notification");
+            return Ok(());
+        }
+    };
+    let delivery = Delivery::from_attributes(&message.attributes);
+    let mut result = Ok(());
+    for object in objects {
+        let Some(image_id) = keys::image_id_from_upload_key(&object.key) else {
+            warn!(
+                key = object.key,
+                "ignoring an object outside the upload prefix or without an image id"
+            );
+            continue;
+        };
+        let span = info_span!("preprocess", image_id = %image_id, message_id);
+        if handle_object(preprocessor, image_id, &object, &delivery)
+            .instrument(span)
+            .await
+            .is_err()
+        {
+            result = Err(());
+        }
+    }
+    result
+}
+
+async fn handle_object(
+    preprocessor: &Preprocessor,
+    image_id: ImageId,
+    object: &UploadedObject,
+    delivery: &Delivery,
+) -> Result<(), ()> {
+    if !object.event_name.starts_with("ObjectCreated") {
+        info!(event = object.event_name, "ignoring a non-create event");
+        return Ok(());
+    }
+    match preprocess_object(preprocessor, image_id, object, delivery).await {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            let max_receive_count = preprocessor.config.max_receive_count;
+            settle_failure(&preprocessor.store, &image_id, &err, delivery, max_receive_count).await
+        }
+    }
+}
+
+async fn preprocess_object(
+    preprocessor: &Preprocessor,
+    image_id: ImageId,
+    object: &UploadedObject,
+    delivery: &Delivery,
+) -> Result<(), PipelineError> {
+    let started = now_ms();
+    let claim = Changes {
+        s3_version: object.version_id.clone(),
+        ..Changes::default()
+    };
+    match preprocessor
+        .store
+        .transition(&image_id, Status::Preprocessing, claim, started)
+        .await?
+    {
+        Transition::Applied => {}
+        Transition::Rejected { current: None } => {
+            warn!("no record for this upload (never created, expired or deleted); ignoring it");
+            return Ok(());
+        }
+        Transition::Rejected { current: Some(status) } => {
+            info!(%status, "already past preprocessing; duplicate delivery ignored");
+            return Ok(());
+        }
+    }
+    let limits = preprocessor.config.limits;
+    if let Some(size) = object.size {
+        preprocess::check_size(size, &limits)?;
+    }
+    let fetched = preprocessor
+        .objects
+        .get(&object.key, object.version_id.as_deref(), limits.max_bytes)
+        .await?;
+    let size_bytes = fetched.bytes.len() as u64;
+    info!(size_bytes, version = fetched.version_id, "downloaded upload");
+
+    let spec = preprocessor.model.meta.preprocess.clone();
+    let decode_started = std::time::Instant::now();
+    let prepared = tokio::task::spawn_blocking(move || preprocess::preprocess(&fetched.bytes, &spec, &limits))
+        .await
+        .map_err(|e| PipelineError::transient(format!("preprocessing task failed: {e}")))??;
+    let compute_ms = decode_started.elapsed().as_millis() as i64;
+    info!(
+        format = ?prepared.format,
+        width = prepared.source_width,
+        height = prepared.source_height,
+        compute_ms,
+        "preprocessed"
+    );
+
+    let key = keys::preprocessed_key(&image_id);
+    preprocessor
+        .objects
+        .put(&key, prepared.pixels, "application/octet-stream")
+        .await?;
+
+    let finished = now_ms();
+    let mut timings = vec![("preprocess", finished - started)];
+    if let Some(sent) = delivery.sent_at_ms {
+        timings.push(("preprocess_queue_wait", (started - sent).max(0)));
+    }
+    let done = Changes {
+        s3_version: fetched.version_id.clone().or_else(|| object.version_id.clone()),
+        size_bytes: Some(size_bytes),
+        width: Some(prepared.source_width),
+        height: Some(prepared.source_height),
+        format: Some(format!("{:?}", prepared.format).to_lowercase()),
+        timings_ms: timings,
+        ..Changes::default()
+    };
+    // Status first, message second: inference must never see a job that is not yet `preprocessed`.
+    if let Transition::Rejected { current } = preprocessor
+        .store
+        .transition(&image_id, Status::Preprocessed, done, finished)
+        .await?
+    {
+        info!(
+            ?current,
+            "job moved on while preprocessing; not sending it to inference"
+        );
+        return Ok(());
+    }
+    let meta = &preprocessor.model.meta;
+    let request = InferenceRequest {
+        image_id,
+        bucket: preprocessor.objects.bucket().to_owned(),
+        key,
+        width: prepared.width,
+        height: prepared.height,
+        source_version: fetched.version_id,
+        model: ModelRef {
+            name: meta.name.clone(),
+            version: meta.version.clone(),
+        },
+        sent_at_ms: now_ms(),
+    };
+    queue::send_inference_request(&preprocessor.sqs, &preprocessor.config.inference_queue_url, &request).await?;
+    info!("sent to inference");
+    Ok(())
+}

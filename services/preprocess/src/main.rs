@@ -1,0 +1,22 @@
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsEvent;
+use imgpipe_core::aws::AwsClients;
+use imgpipe_core::config::{Env, PreprocessConfig};
+use imgpipe_core::model_meta::ModelBundle;
+use imgpipe_preprocess::{handle_batch, Preprocessor};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = PreprocessConfig::from_env(&Env::process())?;
+    let model = ModelBundle::load(&config.model_dir)?;
+    let clients = AwsClients::from_environment().await;
+    let preprocessor = Arc::new(Preprocessor::new(config, model, &clients));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let preprocessor = Arc::clone(&preprocessor);
+        async move { Ok::<_, Error>(handle_batch(&preprocessor, event.payload).await) }
+    }))
+    .await
+}

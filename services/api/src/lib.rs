@@ -7,7 +7,7 @@ use imgpipe_core::config::ApiConfig;
 use imgpipe_core::messages::ModelRef;
 use imgpipe_core::model::Prediction;
 use imgpipe_core::objects::ObjectStore;
-use imgpipe_core::store::{Changes, ImageRecord, JobError, NewImage, StatusStore};
+use imgpipe_core::store::{Changes, ImageRecord, JobError, NewImage, StatusStore, Transition};
 use imgpipe_core::time::now_ms;
 use imgpipe_core::{keys, ImageId, PipelineError, Status};
 use lambda_http::http::{header, Method, StatusCode};
@@ -208,14 +208,19 @@ async fn create_inline(api: &Api, request: &Request, content_type: &str) -> Resu
     let image = new_image(api, request, content_type, None);
     api.store.create(&image).await?;
     api.objects.put(&image.s3_key, bytes.to_vec(), content_type).await?;
-    // The S3 event may already have been picked up; a rejected transition then changes nothing.
-    api.store
+    // The S3 event may already have been picked up; the rejected transition then reports how far it got.
+    let status = match api
+        .store
         .transition(&image.image_id, Status::Queued, Changes::default(), now_ms())
-        .await?;
+        .await?
+    {
+        Transition::Applied => Status::Queued,
+        Transition::Rejected { current } => current.unwrap_or(Status::Queued),
+    };
     info!(image_id = %image.image_id, size_bytes = bytes.len(), "stored inline upload");
     let body = json!({
         "image_id": image.image_id,
-        "status": Status::Queued,
+        "status": status,
         "status_url": status_url(request, &image.image_id),
     });
     let mut response = json_response(StatusCode::ACCEPTED, &body);

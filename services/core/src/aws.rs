@@ -17,12 +17,14 @@ impl AwsClients {
         Self::from_sdk_config(&aws_config::load_defaults(BehaviorVersion::latest()).await, false)
     }
 
-    /// Clients for an S3/SQS/DynamoDB emulator listening at `endpoint` (path-style S3 addressing, since
-    /// an emulator on 127.0.0.1 has no per-bucket host names).
-    pub async fn for_endpoint(endpoint: &str, region: &str) -> Self {
+    /// Clients for an S3/SQS/DynamoDB emulator listening at `endpoint`: fixed test credentials, and
+    /// path-style S3 addressing since an emulator on 127.0.0.1 has no per-bucket host names.
+    pub async fn for_emulator(endpoint: &str, region: &str) -> Self {
+        let credentials = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "emulator");
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(aws_config::Region::new(region.to_owned()))
+            .credentials_provider(credentials)
             .load()
             .await;
         Self::from_sdk_config(&config, true)

@@ -87,6 +87,12 @@ pub fn check_size(size_bytes: u64, limits: &Limits) -> Result<(), PipelineError>
 pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Result<Preprocessed, PipelineError> {
     check_size(bytes.len() as u64, limits)?;
     let format = sniff(bytes)?;
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(PipelineError::permanent(
+            ErrorCode::CorruptImage,
+            "the JPEG ends before its image data does (truncated upload?)",
+        ));
+    }
     let rgb = decode_upright_rgb(bytes, format, limits)?;
     let (source_width, source_height) = (rgb.width(), rgb.height());
     let pixels = resize_and_crop(rgb.into_raw(), source_width, source_height, spec)?;
@@ -98,6 +104,18 @@ pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Resul
         height: spec.center_crop,
         pixels,
     })
+}
+
+/// Whether a JPEG's last scan is followed by its end-of-image marker. The decoder itself fills a cut-off
+/// image with grey rather than failing, and a truncated upload must not be classified as if whole.
+/// Inside entropy-coded data every 0xFF is stuffed (followed by 0x00 or a restart marker), so a literal
+/// FF DA is a real start-of-scan; an EXIF thumbnail's own scan and EOI come before the main image's.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_scan {
+        Some(start) => bytes[start..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
 }
 
 fn decode_upright_rgb(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<image::RgbImage, PipelineError> {
@@ -285,6 +303,20 @@ mod tests {
         let bytes = encode(&two_tone(320, 200), ImageFormat::Png);
         let err = preprocess(&bytes[..bytes.len() / 2], &sample().preprocess, &Limits::default()).unwrap_err();
         assert_eq!(err.code(), Some(ErrorCode::CorruptImage), "{err}");
+    }
+
+    #[test]
+    fn truncated_jpeg_is_corrupt_though_the_decoder_would_fill_it_in() {
+        let bytes = encode(&two_tone(320, 200), ImageFormat::Jpeg);
+        assert!(jpeg_is_complete(&bytes));
+        let cut = &bytes[..bytes.len() * 2 / 3];
+        assert!(!jpeg_is_complete(cut));
+        let err = preprocess(cut, &sample().preprocess, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::CorruptImage), "{err}");
+        // Trailing bytes after the end marker (some cameras append data) are fine.
+        let mut trailing = bytes.clone();
+        trailing.extend_from_slice(b"vendor trailer");
+        assert!(preprocess(&trailing, &sample().preprocess, &Limits::default()).is_ok());
     }
 
     #[test]

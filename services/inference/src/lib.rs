@@ -136,6 +136,22 @@ async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option
     let delivery = Delivery::from_attributes(&message.attributes);
     let span = info_span!("inference", image_id = %request.image_id);
     async {
+        // A duplicate or late delivery for a settled job does no work at all.
+        match inferrer.store.get(&request.image_id).await {
+            Ok(Some(record)) if !record.status.is_terminal() => {}
+            Ok(Some(record)) => {
+                info!(status = %record.status, "job already settled; duplicate delivery ignored");
+                return Ok(None);
+            }
+            Ok(None) => {
+                warn!("no record for this image (expired or deleted); dropping the message");
+                return Ok(None);
+            }
+            Err(err) => {
+                warn!(error = %err, "cannot read the job status; leaving for redelivery");
+                return Err(());
+            }
+        }
         let expected = inferrer.classifier.metadata().input_bytes();
         let fetched = inferrer.objects.get(&request.key, None, expected as u64).await;
         let pixels = fetched.and_then(|f| {

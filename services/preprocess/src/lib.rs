@@ -179,18 +179,9 @@ async fn preprocess_object(
         timings_ms: timings,
         ..Changes::default()
     };
-    // Status first, message second: inference must never see a job that is not yet `preprocessed`.
-    if let Transition::Rejected { current } = preprocessor
-        .store
-        .transition(&image_id, Status::Preprocessed, done, finished)
-        .await?
-    {
-        info!(
-            ?current,
-            "job moved on while preprocessing; not sending it to inference"
-        );
-        return Ok(());
-    }
+    // Message first, status second: if the send fails the job is still `preprocessing`, which a retry
+    // may re-enter. Inference accepts any live job, so it may even finish before `preprocessed` is
+    // written; that late write is then rejected by the status machine and changes nothing.
     let meta = &preprocessor.model.meta;
     let request = InferenceRequest {
         image_id,
@@ -198,7 +189,7 @@ async fn preprocess_object(
         key,
         width: prepared.width,
         height: prepared.height,
-        source_version: fetched.version_id,
+        source_version: fetched.version_id.clone(),
         model: ModelRef {
             name: meta.name.clone(),
             version: meta.version.clone(),
@@ -206,6 +197,13 @@ async fn preprocess_object(
         sent_at_ms: now_ms(),
     };
     queue::send_inference_request(&preprocessor.sqs, &preprocessor.config.inference_queue_url, &request).await?;
+    if let Transition::Rejected { current } = preprocessor
+        .store
+        .transition(&image_id, Status::Preprocessed, done, finished)
+        .await?
+    {
+        info!(?current, "job moved on before preprocessed was recorded");
+    }
     info!("sent to inference");
     Ok(())
 }

@@ -1,0 +1,100 @@
+# imgpipe: serverless image classification on AWS, runnable end to end on this machine.
+#   make demo   set everything up, run the pipeline locally on real photos, print predictions
+#   make test   set everything up, run every test and check
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO       ?= cargo
+STATE_DIR   := build/local
+EVAL_DIR    ?= ../shared/eval/imagenet-dev
+DIR         ?= $(EVAL_DIR)
+ORT_LIBRARY := build/onnxruntime/x64/libonnxruntime.so.1
+MODEL_DIR   := build/model
+MIN_TOP1    ?= 0.88
+DEMO_IMAGES := $(wildcard third_party/demo-images/*.png third_party/demo-images/*.jpg)
+BIN         := target/release
+
+.PHONY: help setup build up down demo test test-rust test-python lint eval accuracy
+
+help:
+	@echo "make demo     - set up, start the local stack, classify the demo photos, stop"
+	@echo "make test     - set up, then fmt, clippy, unit/integration/end-to-end tests, accuracy"
+	@echo "make up/down  - start/stop the local stack (moto + handlers + API on 127.0.0.1)"
+	@echo "make eval DIR=folder-with-labels.tsv - top-1/top-5 of the Rust path"
+
+setup:
+	bash tools/setup.sh
+
+build: setup
+	$(CARGO) build --release --workspace --locked
+
+# Starts the stack in the background; the last line printed is the API base URL.
+up: build
+	@mkdir -p $(STATE_DIR)
+	@if [[ -f $(STATE_DIR)/stack.pid ]] && kill -0 "$$(cat $(STATE_DIR)/stack.pid)" 2>/dev/null; then \
+	    echo "local stack already running (pid $$(cat $(STATE_DIR)/stack.pid))"; \
+	else \
+	    rm -f $(STATE_DIR)/api-url; \
+	    nohup $(BIN)/imgpipe-local up --state-dir $(STATE_DIR) >$(STATE_DIR)/stack.log 2>&1 </dev/null & \
+	    echo $$! >$(STATE_DIR)/stack.pid; \
+	    for _ in $$(seq 1 240); do \
+	        [[ -f $(STATE_DIR)/api-url ]] && break; \
+	        kill -0 "$$(cat $(STATE_DIR)/stack.pid)" 2>/dev/null || { tail -n 20 $(STATE_DIR)/stack.log >&2; exit 1; }; \
+	        sleep 0.25; \
+	    done; \
+	    [[ -f $(STATE_DIR)/api-url ]] || { echo "local stack did not start; see $(STATE_DIR)/stack.log" >&2; exit 1; }; \
+	    echo "local stack running (pid $$(cat $(STATE_DIR)/stack.pid)); logs in $(STATE_DIR)/stack.log"; \
+	fi
+	@cat $(STATE_DIR)/api-url
+
+# Stops the stack by the PIDs it recorded (never by process name).
+down:
+	@for f in stack.pid moto.pid; do \
+	    if [[ -f $(STATE_DIR)/$$f ]]; then \
+	        pid=$$(cat $(STATE_DIR)/$$f); \
+	        if kill -0 "$$pid" 2>/dev/null; then \
+	            kill -TERM "$$pid"; \
+	            for _ in $$(seq 1 40); do kill -0 "$$pid" 2>/dev/null || break; sleep 0.25; done; \
+	            kill -0 "$$pid" 2>/dev/null && kill -KILL "$$pid" || true; \
+	        fi; \
+	        rm -f $(STATE_DIR)/$$f; \
+	    fi; \
+	done
+	@rm -f $(STATE_DIR)/api-url
+	@echo "local stack stopped"
+
+demo: up
+	@status=0; \
+	$(BIN)/imgpipe-local submit --api "$$(cat $(STATE_DIR)/api-url)" $(DEMO_IMAGES) || status=$$?; \
+	$(MAKE) --no-print-directory down; \
+	exit $$status
+
+eval: build
+	@if [[ ! -f "$(DIR)/labels.tsv" ]]; then \
+	    echo "evaluation folder $(DIR) is absent (no labels.tsv): accuracy NOT measured" >&2; exit 2; fi
+	$(BIN)/imgpipe-eval --model-dir $(MODEL_DIR) --ort-library $(ORT_LIBRARY) --dir "$(DIR)"
+
+# The accuracy gate of `make test`: fails below MIN_TOP1; says so loudly when the dev set is absent.
+accuracy: build
+	@if [[ ! -f "$(EVAL_DIR)/labels.tsv" ]]; then \
+	    echo "SKIPPED accuracy check: $(EVAL_DIR) is absent on this machine (it ships with the project's shared/ folder)"; \
+	else \
+	    result=$$($(BIN)/imgpipe-eval --model-dir $(MODEL_DIR) --ort-library $(ORT_LIBRARY) --dir "$(EVAL_DIR)" | tail -n 1); \
+	    echo "accuracy: $$result"; \
+	    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); t=float(sys.argv[2]); \
+	        sys.exit(0 if r["top1"] >= t else "top-1 %.3f is below %.2f" % (r["top1"], t))' "$$result" $(MIN_TOP1); \
+	fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets --locked -- -D warnings
+
+test-rust: build
+	IMGPIPE_REPO_ROOT=$(CURDIR) $(CARGO) test --release --workspace --locked
+
+test-python: setup
+	.venv/model/bin/python -m pytest -q -p no:cacheprovider tools/model
+
+test: setup lint test-rust test-python accuracy
+	@echo "make test: all checks passed"

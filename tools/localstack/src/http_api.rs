@@ -1,0 +1,183 @@
+//! Serves the API handler on localhost the way API Gateway's HTTP API would call it: every HTTP request
+//! becomes a payload-2.0 event, parsed by `lambda_http` exactly as in Lambda.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use imgpipe_api::Api;
+use lambda_http::Body;
+use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::warn;
+
+/// Header on every local response: this API runs without an authorizer.
+pub const AUTH_MODE_HEADER: &str = "x-imgpipe-auth";
+
+/// Largest request body accepted, as API Gateway's HTTP API limit (10 MB).
+const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+pub async fn serve(listener: TcpListener, api: Arc<Api>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    warn!(error = %err, "accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let api = Arc::clone(&api);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let api = Arc::clone(&api);
+                async move { Ok::<_, Infallible>(respond(&api, request, peer).await) }
+            });
+            if let Err(err) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                warn!(error = %err, "connection error");
+            }
+        });
+    }
+}
+
+async fn respond(api: &Api, request: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => return plain(400, &format!("cannot read the request body: {err}")),
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return plain(413, "request body larger than the HTTP API limit");
+    }
+    let event = payload_v2_event(&parts, &body, peer);
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(request) => request,
+        Err(err) => {
+            return plain(
+                400,
+                &format!("request cannot be expressed as a payload 2.0 event: {err}"),
+            )
+        }
+    };
+    let response = imgpipe_api::handle(api, request).await;
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(binary) => Bytes::from(binary),
+        _ => Bytes::new(),
+    };
+    let mut out = hyper::Response::new(Full::new(bytes));
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
+    out.headers_mut().insert(
+        AUTH_MODE_HEADER,
+        hyper::header::HeaderValue::from_static("none; local development only"),
+    );
+    out
+}
+
+/// The API Gateway HTTP API (payload format 2.0) event for one request.
+pub fn payload_v2_event(parts: &http::request::Parts, body: &[u8], peer: SocketAddr) -> Value {
+    let mut headers = Map::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        // HTTP API joins repeated headers with commas.
+        match headers.get_mut(name.as_str()) {
+            Some(Value::String(existing)) => *existing = format!("{existing},{value}"),
+            _ => {
+                headers.insert(name.as_str().to_owned(), Value::String(value));
+            }
+        }
+    }
+    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+    let mut query = Map::new();
+    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let (key, value) = (decode(key), decode(value));
+        match query.get_mut(&key) {
+            Some(Value::String(existing)) => *existing = format!("{existing},{value}"),
+            _ => {
+                query.insert(key, Value::String(value));
+            }
+        }
+    }
+    let is_text = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.starts_with("text/") || v.contains("json"))
+        .unwrap_or(false);
+    let (body, is_base64) = if body.is_empty() {
+        (Value::Null, false)
+    } else if is_text && std::str::from_utf8(body).is_ok() {
+        (Value::String(String::from_utf8_lossy(body).into_owned()), false)
+    } else {
+        (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        )
+    };
+    let now = imgpipe_core::time::now_ms();
+    let host = headers
+        .get("host")
+        .and_then(Value::as_str)
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": parts.uri.path(),
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": "local",
+            "http": {
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": peer.ip().to_string(),
+                "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default(),
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "",
+            "timeEpoch": now,
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    });
+    if !query.is_empty() {
+        event["queryStringParameters"] = Value::Object(query);
+    }
+    event
+}
+
+fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
+    let body = json!({"error": {"code": "bad_request", "message": message}}).to_string();
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+    response
+}

@@ -1,0 +1,154 @@
+//! What the Lambda SQS event source mapping does, on the emulator: receive a batch (up to the batch size,
+//! within the batching window), hand it to the handler as a real `SqsEvent` payload, delete the messages
+//! that succeeded and leave the reported failures to reappear after the visibility timeout.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+#[derive(Clone, Debug)]
+pub struct PollerConfig {
+    pub name: &'static str,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub region: String,
+    pub batch_size: usize,
+    pub batching_window: Duration,
+}
+
+pub async fn run<F, Fut>(
+    sqs: aws_sdk_sqs::Client,
+    config: PollerConfig,
+    handler: F,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: Future<Output = SqsBatchResponse>,
+{
+    while !*shutdown.borrow() {
+        let messages = tokio::select! {
+            received = receive_batch(&sqs, &config) => received,
+            _ = shutdown.changed() => break,
+        };
+        let messages = match messages {
+            Ok(messages) if messages.is_empty() => continue,
+            Ok(messages) => messages,
+            Err(err) => {
+                warn!(poller = config.name, error = %err, "receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let event = match to_event(&messages, &config) {
+            Ok(event) => event,
+            Err(err) => {
+                warn!(poller = config.name, error = %err, "cannot build the SQS event");
+                continue;
+            }
+        };
+        debug!(poller = config.name, batch = messages.len(), "invoking handler");
+        let response = handler(event).await;
+        let failed: HashSet<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        let done: Vec<&Message> = messages
+            .iter()
+            .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
+            .collect();
+        if let Err(err) = delete(&sqs, &config.queue_url, &done).await {
+            warn!(poller = config.name, error = %err, "delete failed; messages will be redelivered");
+        }
+    }
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+async fn receive_batch(sqs: &aws_sdk_sqs::Client, config: &PollerConfig) -> Result<Vec<Message>, Error> {
+    let mut batch: Vec<Message> = Vec::new();
+    let mut window_start: Option<Instant> = None;
+    loop {
+        let want = (config.batch_size - batch.len()).min(10) as i32;
+        // Long-poll for the first message; then only top the batch up until the window closes.
+        let wait = if batch.is_empty() { 1 } else { 0 };
+        let received = sqs
+            .receive_message()
+            .queue_url(&config.queue_url)
+            .max_number_of_messages(want)
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await?
+            .messages
+            .unwrap_or_default();
+        let got = received.len();
+        batch.extend(received);
+        if batch.is_empty() {
+            return Ok(batch);
+        }
+        let started = *window_start.get_or_insert_with(Instant::now);
+        if batch.len() >= config.batch_size || started.elapsed() >= config.batching_window {
+            return Ok(batch);
+        }
+        if got == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The Lambda SQS event payload for these messages, as AWS would deliver it.
+pub fn to_event(messages: &[Message], config: &PollerConfig) -> Result<SqsEvent, serde_json::Error> {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|message| {
+            let attributes: serde_json::Map<String, Value> = message
+                .attributes()
+                .map(|map| {
+                    map.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), Value::from(v.clone())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "messageId": message.message_id(),
+                "receiptHandle": message.receipt_handle(),
+                "body": message.body(),
+                "attributes": attributes,
+                "messageAttributes": {},
+                "md5OfBody": message.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": config.queue_arn,
+                "awsRegion": config.region,
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records }))
+}
+
+async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[&Message]) -> Result<(), Error> {
+    for chunk in messages.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        sqs.delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! End to end: the whole local stack (moto, both handlers on SQS pollers, the API over HTTP), driven
+//! only through the HTTP API the way a client would: POST /images, presigned PUT, poll GET /images/{id}.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
+use imgpipe_localstack::client::{content_type_for, ApiClient};
+use imgpipe_localstack::http_api::AUTH_MODE_HEADER;
+use imgpipe_localstack::testing::{repo_root, stack_options};
+use imgpipe_localstack::Stack;
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(200);
+
+/// `third_party/demo-images/expected.tsv`: file -> accepted top-1 class indices.
+fn expected_classes() -> Vec<(String, Vec<u64>)> {
+    let text = std::fs::read_to_string(repo_root().join("third_party/demo-images/expected.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (
+                fields[0].to_owned(),
+                fields[1].split(',').map(|c| c.parse().unwrap()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_photos_get_their_expected_top1_through_the_api() {
+    let stack = Stack::start(stack_options()).await.expect("stack starts");
+    let client = ApiClient::new(&stack.api_url);
+    let expected = expected_classes();
+    assert!(expected.len() >= 4);
+
+    let mut submitted = HashMap::new();
+    for (file, _) in &expected {
+        let path = repo_root().join("third_party/demo-images").join(file);
+        submitted.insert(file.clone(), client.submit_file(&path).await.expect("submit"));
+    }
+    for (file, classes) in &expected {
+        let record = client.wait(&submitted[file], TIMEOUT, POLL).await.expect("settles");
+        assert_eq!(record["status"], "completed", "{file}: {record}");
+        let top1 = record["predictions"][0]["class_index"].as_u64().unwrap();
+        assert!(
+            classes.contains(&top1),
+            "{file}: top-1 {top1} ({}) not in {classes:?}",
+            record["predictions"][0]["label"]
+        );
+        assert_eq!(record["predictions"].as_array().unwrap().len(), 5);
+        assert_eq!(record["model"]["name"], "efficientnet-lite0");
+        for stage in ["preprocess", "inference", "end_to_end"] {
+            assert!(
+                record["timings_ms"][stage].is_i64(),
+                "{file}: no {stage} timing in {record}"
+            );
+        }
+        for status in ["pending_upload", "preprocessing", "preprocessed", "completed"] {
+            assert!(
+                record["timeline"][status].is_i64(),
+                "{file}: no {status} in the timeline"
+            );
+        }
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_upload_and_bad_inputs_settle_with_clear_states() {
+    let stack = Stack::start(stack_options()).await.expect("stack starts");
+    let client = ApiClient::new(&stack.api_url);
+
+    // A small image sent in the POST body itself.
+    let path = repo_root().join("third_party/demo-images/coffee.png");
+    let bytes = std::fs::read(&path).unwrap();
+    let response = client
+        .api(
+            Method::POST,
+            "/images",
+            &[("content-type", content_type_for(&path))],
+            Bytes::from(bytes),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response);
+    assert!(
+        response.headers.contains_key(AUTH_MODE_HEADER),
+        "local responses say they are unauthenticated"
+    );
+    let id = response.json().unwrap()["image_id"].as_str().unwrap().to_owned();
+    let record = client.wait(&id, TIMEOUT, POLL).await.unwrap();
+    assert_eq!(record["predictions"][0]["label"], "espresso", "{record}");
+
+    // Named and typed as a JPEG, really a GIF whose header declares 235 MP: judged by content, and the
+    // pixel limit fires from the header alone.
+    let id = client
+        .submit(b"GIF89a? no, just text".to_vec(), "image/jpeg", Some("fake.jpg"))
+        .await
+        .unwrap();
+    let record = client.wait(&id, TIMEOUT, POLL).await.unwrap();
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["error"]["code"], "too_many_pixels", "{record}");
+    // A real photo cut short.
+    let photo = std::fs::read(repo_root().join("third_party/demo-images/rocket.jpg")).unwrap();
+    let id = client
+        .submit(photo[..photo.len() / 4].to_vec(), "image/jpeg", None)
+        .await
+        .unwrap();
+    let record = client.wait(&id, TIMEOUT, POLL).await.unwrap();
+    assert_eq!(record["error"]["code"], "corrupt_image", "{record}");
+    let id = client
+        .submit(b"plain text".to_vec(), "image/png", Some("notes.png"))
+        .await
+        .unwrap();
+    let record = client.wait(&id, TIMEOUT, POLL).await.unwrap();
+    assert_eq!(record["error"]["code"], "not_an_image", "{record}");
+
+    // API errors are JSON with a code, never a 500.
+    for (method, path, content_type, body, status) in [
+        (
+            Method::GET,
+            "/images/not-a-uuid".to_owned(),
+            "",
+            "",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            format!("/images/{}", uuid::Uuid::new_v4()),
+            "",
+            "",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::POST,
+            "/images".to_owned(),
+            "text/plain",
+            "hello",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            Method::POST,
+            "/images".to_owned(),
+            "application/json",
+            "{",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/images".to_owned(),
+            "application/json",
+            r#"{"content_type":"image/tiff"}"#,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            Method::PUT,
+            "/images".to_owned(),
+            "",
+            "",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (Method::GET, "/nothing".to_owned(), "", "", StatusCode::NOT_FOUND),
+    ] {
+        let headers: Vec<(&str, &str)> = if content_type.is_empty() {
+            vec![]
+        } else {
+            vec![("content-type", content_type)]
+        };
+        let response = client
+            .api(method.clone(), &path, &headers, Bytes::from(body))
+            .await
+            .unwrap();
+        assert_eq!(response.status, status, "{method} {path}");
+        let json = response.json().unwrap();
+        assert!(
+            json["error"]["code"].is_string() && json["error"]["message"].is_string(),
+            "{json}"
+        );
+    }
+    stack.stop().await;
+}

@@ -1,0 +1,325 @@
+//! The preprocess and inference handlers, in-process, on real SQS event payloads produced by moto's own
+//! S3 -> SQS notifications. Failure paths first: they are where jobs get lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsEvent;
+use imgpipe_core::aws::AwsClients;
+use imgpipe_core::keys;
+use imgpipe_core::model::{Classifier, RuntimeOptions};
+use imgpipe_core::model_meta::ModelBundle;
+use imgpipe_core::store::{NewImage, StatusStore};
+use imgpipe_core::time::now_ms;
+use imgpipe_core::{ErrorCode, ImageId, Status};
+use imgpipe_inference::Inferrer;
+use imgpipe_localstack::poller::{to_event, PollerConfig};
+use imgpipe_localstack::resources::{Queue, Resources};
+use imgpipe_localstack::stack::function_configs;
+use imgpipe_localstack::testing::{repo_root, stack_options, Emulator, REGION};
+use imgpipe_preprocess::Preprocessor;
+
+struct Fixture {
+    emulator: Emulator,
+    resources: Resources,
+    store: StatusStore,
+    preprocessor: Preprocessor,
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+async fn fixture_with(adjust: impl FnOnce(&mut imgpipe_core::config::PreprocessConfig)) -> Fixture {
+    let emulator = Emulator::start().await;
+    let resources = emulator.resources(1).await;
+    let options = stack_options();
+    let (_, mut preprocess_config, _) = function_configs(&resources, &options).unwrap();
+    adjust(&mut preprocess_config);
+    let bundle = ModelBundle::load(&options.model_dir).unwrap();
+    let preprocessor = Preprocessor::new(preprocess_config, bundle, &emulator.clients);
+    let store = StatusStore::new(emulator.clients.dynamodb.clone(), resources.table.clone());
+    Fixture {
+        emulator,
+        resources,
+        store,
+        preprocessor,
+    }
+}
+
+async fn create_record(store: &StatusStore) -> ImageId {
+    let image_id = ImageId::new_random();
+    let created_at_ms = now_ms();
+    store
+        .create(&NewImage {
+            image_id,
+            owner: None,
+            content_type: "image/png".into(),
+            filename: None,
+            s3_key: keys::upload_key(&image_id),
+            created_at_ms,
+            expires_at_secs: created_at_ms / 1000 + 3600,
+        })
+        .await
+        .unwrap();
+    image_id
+}
+
+async fn upload(clients: &AwsClients, bucket: &str, key: &str, bytes: Vec<u8>) {
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(bytes.into())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Receives the next messages of `queue` (skipping S3 test events) as the Lambda event payload.
+async fn next_event(clients: &AwsClients, queue: &Queue) -> SqsEvent {
+    let config = PollerConfig {
+        name: "test",
+        queue_url: queue.url.clone(),
+        queue_arn: queue.arn.clone(),
+        region: REGION.into(),
+        batch_size: 10,
+        batching_window: Duration::ZERO,
+    };
+    for _ in 0..40 {
+        let messages = clients
+            .sqs
+            .receive_message()
+            .queue_url(&queue.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        let (tests, messages): (Vec<_>, Vec<_>) = messages
+            .into_iter()
+            .partition(|m| m.body().unwrap_or_default().contains("s3:TestEvent"));
+        for test_event in tests {
+            let handle = test_event.receipt_handle().unwrap_or_default();
+            clients
+                .sqs
+                .delete_message()
+                .queue_url(&queue.url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .unwrap();
+        }
+        if !messages.is_empty() {
+            return to_event(&messages, &config).unwrap();
+        }
+    }
+    panic!("no message arrived on {}", queue.url);
+}
+
+fn demo_photo(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("third_party/demo-images").join(name)).unwrap()
+}
+
+#[tokio::test]
+async fn not_an_image_fails_the_job_without_retry() {
+    let f = fixture().await;
+    let id = create_record(&f.store).await;
+    upload(
+        &f.emulator.clients,
+        &f.resources.bucket,
+        &keys::upload_key(&id),
+        b"%PDF-1.7 hello".to_vec(),
+    )
+    .await;
+    let event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a permanent failure must not be retried"
+    );
+    let record = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Failed);
+    assert_eq!(record.error.unwrap().code, ErrorCode::NotAnImage);
+}
+
+#[tokio::test]
+async fn truncated_image_fails_as_corrupt() {
+    let f = fixture().await;
+    let id = create_record(&f.store).await;
+    let photo = demo_photo("rocket.jpg");
+    upload(
+        &f.emulator.clients,
+        &f.resources.bucket,
+        &keys::upload_key(&id),
+        photo[..photo.len() / 3].to_vec(),
+    )
+    .await;
+    let event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let record = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.error.map(|e| e.code), Some(ErrorCode::CorruptImage));
+}
+
+#[tokio::test]
+async fn uploads_without_a_record_are_ignored() {
+    let f = fixture().await;
+    let stray = ImageId::new_random();
+    upload(
+        &f.emulator.clients,
+        &f.resources.bucket,
+        &keys::upload_key(&stray),
+        demo_photo("coffee.png"),
+    )
+    .await;
+    let event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(
+        f.store.get(&stray).await.unwrap().is_none(),
+        "no record is invented for a stray upload"
+    );
+}
+
+/// A fault on every attempt (the inference queue does not exist, so SendMessage always fails): retried
+/// while deliveries remain, then `failed`/`retries_exhausted` on the last one, still reported as failed
+/// so that SQS moves the message to the DLQ.
+#[tokio::test]
+async fn persistent_transient_fault_ends_in_retries_exhausted() {
+    let f = fixture_with(|config| config.inference_queue_url.push_str("-does-not-exist")).await;
+    let id = create_record(&f.store).await;
+    upload(
+        &f.emulator.clients,
+        &f.resources.bucket,
+        &keys::upload_key(&id),
+        demo_photo("coffee.png"),
+    )
+    .await;
+    let max = f.resources.preprocess.max_receive_count;
+    let mut deliveries = 0;
+    loop {
+        let event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+        deliveries += 1;
+        let receive_count: u32 = event.records[0].attributes["ApproximateReceiveCount"].parse().unwrap();
+        let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
+        assert_eq!(
+            response.batch_item_failures.len(),
+            1,
+            "delivery {receive_count} must be reported failed"
+        );
+        let status = f.store.get(&id).await.unwrap().unwrap().status;
+        if receive_count < max {
+            assert_eq!(
+                status,
+                Status::Preprocessing,
+                "still retrying on delivery {receive_count}"
+            );
+        } else {
+            assert_eq!(status, Status::Failed);
+            break;
+        }
+        assert!(deliveries < 2 * max, "runaway retries");
+    }
+    let record = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.error.unwrap().code, ErrorCode::RetriesExhausted);
+    // SQS redrives the message after it is received once more than maxReceiveCount allows.
+    let dlq = Queue {
+        url: f.resources.preprocess.dlq_url.clone(),
+        ..f.resources.preprocess.clone()
+    };
+    let mut in_dlq = 0;
+    for _ in 0..10 {
+        let _ = f
+            .emulator
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(&f.resources.preprocess.url)
+            .send()
+            .await;
+        let attrs = f
+            .emulator
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&dlq.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap();
+        in_dlq = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        if in_dlq > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert_eq!(in_dlq, 1, "the message ends in the DLQ");
+}
+
+#[tokio::test]
+async fn photo_goes_through_both_stages_and_duplicates_change_nothing() {
+    let f = fixture().await;
+    let options = stack_options();
+    let (_, _, inference_config) = function_configs(&f.resources, &options).unwrap();
+    let bundle = ModelBundle::load(&options.model_dir).unwrap();
+    let runtime = RuntimeOptions {
+        library: options.ort_library.clone(),
+        intra_threads: 0,
+    };
+    let classifier = Arc::new(Classifier::load(bundle, &runtime).unwrap());
+    let inferrer = Inferrer::new(inference_config, classifier, &f.emulator.clients);
+
+    let id = create_record(&f.store).await;
+    upload(
+        &f.emulator.clients,
+        &f.resources.bucket,
+        &keys::upload_key(&id),
+        demo_photo("coffee.png"),
+    )
+    .await;
+    let s3_event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    let response = imgpipe_preprocess::handle_batch(&f.preprocessor, s3_event.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(f.store.get(&id).await.unwrap().unwrap().status, Status::Preprocessed);
+
+    let inference_event = next_event(&f.emulator.clients, &f.resources.inference).await;
+    let response = imgpipe_inference::handle_batch(&inferrer, inference_event.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    let record = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Completed);
+    let predictions = record.predictions.clone().unwrap();
+    assert_eq!(predictions.len(), 5);
+    assert_eq!(predictions[0].label, "espresso");
+    assert!(predictions.windows(2).all(|w| w[0].score >= w[1].score));
+    let result = f
+        .emulator
+        .clients
+        .s3
+        .get_object()
+        .bucket(&f.resources.bucket)
+        .key(keys::result_key(&id))
+        .send()
+        .await;
+    assert!(result.is_ok(), "result JSON is written to S3");
+
+    // The same S3 event and the same inference message delivered again: nothing moves backwards.
+    let again = imgpipe_preprocess::handle_batch(&f.preprocessor, s3_event).await;
+    assert!(again.batch_item_failures.is_empty());
+    let again = imgpipe_inference::handle_batch(&inferrer, inference_event).await;
+    assert!(again.batch_item_failures.is_empty());
+    let after = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(after.status, Status::Completed);
+    assert_eq!(
+        after.updated_at, record.updated_at,
+        "a duplicate delivery changes nothing"
+    );
+}

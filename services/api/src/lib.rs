@@ -3,11 +3,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use base64::Engine;
 use imgpipe_core::config::ApiConfig;
 use imgpipe_core::messages::ModelRef;
 use imgpipe_core::model::Prediction;
 use imgpipe_core::objects::ObjectStore;
-use imgpipe_core::store::{Changes, ImageRecord, JobError, NewImage, StatusStore, Transition};
+use imgpipe_core::store::{
+    Changes, Cursor, ImageRecord, JobError, ListQuery, NewImage, StatusStore, Transition, MAX_LIST_LIMIT,
+};
 use imgpipe_core::time::now_ms;
 use imgpipe_core::{keys, ImageId, PipelineError, Status};
 use lambda_http::http::{header, Method, StatusCode};
@@ -90,8 +93,9 @@ async fn route(api: &Api, request: &Request) -> Result<Response<Body>, ApiError>
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match (segments.as_slice(), request.method()) {
         (["images"], &Method::POST) => create(api, request).await,
+        (["images"], &Method::GET) => list(api, request).await,
         (["images", id], &Method::GET) => get(api, request, id).await,
-        (["images"], _) => Err(method_not_allowed("POST")),
+        (["images"], _) => Err(method_not_allowed("GET, POST")),
         (["images", _], _) => Err(method_not_allowed("GET")),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")),
     }
@@ -329,6 +333,56 @@ async fn get(api: &Api, request: &Request, id: &str) -> Result<Response<Body>, A
         return Err(ApiError::not_found());
     }
     Ok(json_response(StatusCode::OK, &ImageView::from(record)))
+}
+
+/// `GET /images?status=&limit=&next_token=`: the caller's images (every image in the local `none`
+/// mode), newest first.
+async fn list(api: &Api, request: &Request) -> Result<Response<Body>, ApiError> {
+    let params = request.query_string_parameters();
+    for name in params.iter().map(|(name, _)| name) {
+        if !["status", "limit", "next_token"].contains(&name) {
+            return Err(ApiError::bad_request(format!("unknown query parameter {name:?}")));
+        }
+    }
+    let status = params
+        .first("status")
+        .map(|s| s.parse::<Status>())
+        .transpose()
+        .map_err(|_| ApiError::bad_request("status must be one of pending_upload, queued, preprocessing, preprocessed, inferring, completed, failed"))?;
+    let limit = match params.first("limit") {
+        None => DEFAULT_LIST_LIMIT,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_LIST_LIMIT}")))?,
+    };
+    let cursor = params.first("next_token").map(decode_token).transpose()?;
+    let query = ListQuery {
+        owner: caller(request),
+        status,
+        limit,
+        cursor,
+    };
+    let (records, next) = api.store.list(&query).await?;
+    let images: Vec<ImageView> = records.into_iter().map(ImageView::from).collect();
+    let body = json!({"images": images, "next_token": next.map(|c| encode_token(&c))});
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+const DEFAULT_LIST_LIMIT: usize = 20;
+
+/// Pagination tokens are opaque to clients: base64url of the cursor JSON.
+fn encode_token(cursor: &Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+}
+
+fn decode_token(token: &str) -> Result<Cursor, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::bad_request("next_token is not a token this API issued"))
 }
 
 fn status_url(request: &Request, id: &ImageId) -> String {

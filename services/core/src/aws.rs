@@ -1,6 +1,7 @@
 //! Building the SDK clients, in Lambda (from the environment) or against an emulator endpoint.
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_s3::config::SharedInterceptor;
 
 use crate::error::PipelineError;
 
@@ -19,7 +20,8 @@ impl AwsClients {
 
     /// Clients for an S3/SQS/DynamoDB emulator listening at `endpoint`: fixed test credentials, and
     /// path-style S3 addressing since an emulator on 127.0.0.1 has no per-bucket host names.
-    pub async fn for_emulator(endpoint: &str, region: &str) -> Self {
+    /// `interceptor`, when given, sees every call (the local stack records calls and injects faults).
+    pub async fn for_emulator(endpoint: &str, region: &str, interceptor: Option<SharedInterceptor>) -> Self {
         let credentials = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "emulator");
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint)
@@ -27,17 +29,26 @@ impl AwsClients {
             .credentials_provider(credentials)
             .load()
             .await;
-        Self::from_sdk_config(&config, true)
+        Self::build(&config, true, interceptor)
     }
 
     pub fn from_sdk_config(config: &SdkConfig, force_path_style: bool) -> Self {
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(force_path_style)
-            .build();
+        Self::build(config, force_path_style, None)
+    }
+
+    fn build(config: &SdkConfig, force_path_style: bool, interceptor: Option<SharedInterceptor>) -> Self {
+        let mut s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(force_path_style);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(config);
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
+        if let Some(interceptor) = interceptor {
+            s3.push_interceptor(interceptor.clone());
+            sqs.push_interceptor(interceptor.clone());
+            dynamodb.push_interceptor(interceptor);
+        }
         Self {
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
-            sqs: aws_sdk_sqs::Client::new(config),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
         }
     }
 }

@@ -98,6 +98,17 @@ pub fn parse_s3_message(body: &str) -> Result<S3Message, PipelineError> {
         .map(S3Message::Objects)
 }
 
+/// Sequencers of events on one key order them, but may differ in length: S3's documentation says to
+/// right-pad the shorter with zeros before comparing. Normalised to 32 uppercase hex digits, they compare
+/// correctly as plain strings (as DynamoDB compares them).
+pub fn normalized_sequencer(raw: &str) -> Option<String> {
+    let hex = raw.trim();
+    if hex.is_empty() || hex.len() > 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(format!("{:0<32}", hex.to_ascii_uppercase()))
+}
+
 /// S3 event keys are form-URL-encoded: `+` is a space and everything else is percent-encoded.
 pub fn decode_key(raw: &str) -> Result<String, PipelineError> {
     let spaced = raw.replace('+', " ");
@@ -165,6 +176,21 @@ mod tests {
         assert!(parse_s3_message(r#"{"Records":[{"eventName":"x"}]}"#)
             .unwrap_err()
             .is_permanent());
+    }
+
+    #[test]
+    fn sequencers_compare_after_right_padding() {
+        let earlier = normalized_sequencer("0055AED6DCD90281E5").unwrap();
+        let later = normalized_sequencer("0055AED6DCD90281E6").unwrap();
+        let longer_later = normalized_sequencer("0055aed6dcd90281e500").unwrap();
+        assert_eq!(earlier.len(), 32);
+        assert!(earlier < later);
+        assert!(
+            earlier <= longer_later,
+            "padding makes the shorter value compare as its extension"
+        );
+        assert_eq!(normalized_sequencer("xyz"), None);
+        assert_eq!(normalized_sequencer(""), None);
     }
 
     #[test]

@@ -19,6 +19,10 @@ use crate::ImageId;
 pub const STATUS_SHARDS: u32 = 8;
 /// Name of the global secondary index keyed by `status_shard`, sorted by `created_at`.
 pub const STATUS_INDEX: &str = "status-created_at";
+/// Name of the (sparse) global secondary index keyed by `owner`, sorted by `created_at`.
+pub const OWNER_INDEX: &str = "owner-created_at";
+/// Largest page of a listing.
+pub const MAX_LIST_LIMIT: usize = 100;
 
 pub fn status_shard_key(status: Status, id: &ImageId) -> String {
     format!("{}#{}", status.as_str(), id.shard(STATUS_SHARDS))
@@ -73,6 +77,8 @@ pub struct ImageRecord {
     pub error: Option<JobError>,
     #[serde(default)]
     pub result_key: Option<String>,
+    #[serde(default)]
+    pub s3_sequencer: Option<String>,
     pub expires_at: i64,
 }
 
@@ -96,6 +102,18 @@ pub struct Changes {
     pub timings_ms: Vec<(&'static str, i64)>,
     pub error: Option<JobError>,
     pub result_key: Option<String>,
+    /// For a working state: who holds the job. Re-entering the same working state is then allowed only
+    /// to the same claimant (a retry of the same SQS message) or once the claim has expired (a crash).
+    pub claim: Option<Claim>,
+    /// The S3 event sequencer (normalised, see `s3_event::normalized_sequencer`): the write is refused if
+    /// the job has already seen a later event for its object.
+    pub s3_sequencer: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub claimant: String,
+    pub expires_at_ms: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,6 +241,141 @@ impl StatusStore {
     }
 }
 
+/// What to list: one owner's images (the owner index) or, without an owner, by status across the shards
+/// of the status index. Newest first.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub owner: Option<String>,
+    pub status: Option<Status>,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+/// Where a listing page ended: items created at or before `before` (epoch ms) come next, except the
+/// ids already returned from that very millisecond. Stateless across the index shards.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub before: i64,
+    #[serde(default)]
+    pub seen: Vec<String>,
+}
+
+impl StatusStore {
+    /// One page of images, newest first, and the cursor of the next page if there may be one.
+    pub async fn list(&self, query: &ListQuery) -> Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError> {
+        let limit = query.limit.clamp(1, MAX_LIST_LIMIT);
+        let partitions: Vec<(&str, &str, String)> = match (&query.owner, query.status) {
+            (Some(owner), _) => vec![(OWNER_INDEX, "owner", owner.clone())],
+            (None, Some(status)) => (0..STATUS_SHARDS)
+                .map(|shard| (STATUS_INDEX, "status_shard", format!("{}#{shard}", status.as_str())))
+                .collect(),
+            (None, None) => Status::ALL
+                .into_iter()
+                .flat_map(|status| (0..STATUS_SHARDS).map(move |shard| format!("{}#{shard}", status.as_str())))
+                .map(|key| (STATUS_INDEX, "status_shard", key))
+                .collect(),
+        };
+        // Owner listings filter by status; status partitions already are one status.
+        let status_filter = query.owner.as_ref().and(query.status);
+        let pages = futures::future::join_all(partitions.iter().map(|(index, attribute, key)| {
+            self.query_partition(index, attribute, key, status_filter, query.cursor.as_ref(), limit)
+        }))
+        .await;
+        let mut items = Vec::new();
+        for page in pages {
+            items.extend(page?);
+        }
+        items.sort_by(|a: &ImageRecord, b: &ImageRecord| {
+            (b.created_at, b.image_id.to_string()).cmp(&(a.created_at, a.image_id.to_string()))
+        });
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let cursor = match items.last() {
+            Some(last) if more => {
+                let mut seen: Vec<String> = query
+                    .cursor
+                    .as_ref()
+                    .filter(|c| c.before == last.created_at)
+                    .map(|c| c.seen.clone())
+                    .unwrap_or_default();
+                seen.extend(
+                    items
+                        .iter()
+                        .filter(|i| i.created_at == last.created_at)
+                        .map(|i| i.image_id.to_string()),
+                );
+                Some(Cursor {
+                    before: last.created_at,
+                    seen,
+                })
+            }
+            _ => None,
+        };
+        Ok((items, cursor))
+    }
+
+    /// Up to `limit + 1` items of one index partition after the cursor (the extra one tells whether more
+    /// exist), following DynamoDB pages while a filter leaves them short.
+    async fn query_partition(
+        &self,
+        index: &str,
+        attribute: &str,
+        key: &str,
+        status: Option<Status>,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<ImageRecord>, PipelineError> {
+        let seen = cursor.map(|c| c.seen.len()).unwrap_or(0);
+        let want = limit + 1;
+        let mut condition = "#pk = :pk".to_owned();
+        let mut names = HashMap::from([("#pk".to_owned(), attribute.to_owned())]);
+        let mut values = HashMap::from([(":pk".to_owned(), s(key))]);
+        if let Some(cursor) = cursor {
+            condition.push_str(" AND created_at <= :before");
+            values.insert(":before".into(), n(cursor.before));
+        }
+        let filter = status.map(|status| {
+            names.insert("#status".into(), "status".into());
+            values.insert(":status".into(), s(status.as_str()));
+            "#status = :status".to_owned()
+        });
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let response = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&condition)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit((want + seen) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| transient("DynamoDB Query", e))?;
+            for item in response.items() {
+                let record = record_from_item(item)?;
+                let already = cursor
+                    .map(|c| record.created_at == c.before && c.seen.contains(&record.image_id.to_string()))
+                    .unwrap_or(false);
+                if !already {
+                    records.push(record);
+                }
+            }
+            start = response.last_evaluated_key;
+            if start.is_none() || records.len() >= want {
+                break;
+            }
+        }
+        records.truncate(want);
+        Ok(records)
+    }
+}
+
 /// Builds the UpdateItem expression of one transition.
 struct UpdateBuilder {
     sets: Vec<String>,
@@ -283,21 +436,42 @@ impl UpdateBuilder {
             builder.set(&format!("timings_ms.#t{index}"), &format!(":t{index}"), n(millis));
         }
 
-        let predecessors = Status::allowed_predecessors(to);
-        let placeholders: Vec<String> = predecessors
-            .iter()
-            .enumerate()
-            .map(|(index, status)| {
-                let placeholder = format!(":from{index}");
-                builder.values.insert(placeholder.clone(), s(status.as_str()));
-                placeholder
-            })
-            .collect();
-        builder.condition = format!(
-            "attribute_exists(image_id) AND #status IN ({})",
-            placeholders.join(", ")
-        );
+        let mut condition = builder.status_condition(to, changes.claim.as_ref(), now_ms);
+        if let Some(claim) = changes.claim {
+            builder.set("claimant", ":claimant", s(claim.claimant));
+            builder.set("claim_expires_at", ":claim_expires_at", n(claim.expires_at_ms));
+        }
+        if let Some(sequencer) = changes.s3_sequencer {
+            condition = format!("{condition} AND (attribute_not_exists(s3_sequencer) OR s3_sequencer <= :sequencer)");
+            builder.set("s3_sequencer", ":sequencer", s(sequencer));
+        }
+        builder.condition = format!("attribute_exists(image_id) AND {condition}");
         builder
+    }
+
+    /// `#status IN (allowed predecessors)`; for a claimed working state, re-entering it is limited to the
+    /// same claimant or an expired claim.
+    fn status_condition(&mut self, to: Status, claim: Option<&Claim>, now_ms: i64) -> String {
+        let predecessors = Status::allowed_predecessors(to);
+        let reentry = claim.is_some() && predecessors.contains(&to);
+        let mut placeholders = Vec::new();
+        for (index, status) in predecessors
+            .iter()
+            .filter(|&&status| !(reentry && status == to))
+            .enumerate()
+        {
+            let placeholder = format!(":from{index}");
+            self.values.insert(placeholder.clone(), s(status.as_str()));
+            placeholders.push(placeholder);
+        }
+        let fresh = format!("#status IN ({})", placeholders.join(", "));
+        if !reentry {
+            return fresh;
+        }
+        if !self.values.contains_key(":now") {
+            self.values.insert(":now".into(), n(now_ms));
+        }
+        format!("({fresh} OR (#status = :to AND (claimant = :claimant OR claim_expires_at < :now)))")
     }
 
     fn set(&mut self, path: &str, placeholder: &str, value: AttributeValue) {
@@ -383,6 +557,30 @@ mod tests {
         assert!(expression.contains("timings_ms.#t0 = :t0"), "{expression}");
         assert_eq!(update.names["#to"], "preprocessed");
         assert_eq!(update.values[":shard"], s(status_shard_key(Status::Preprocessed, &id)));
+    }
+
+    #[test]
+    fn claimed_reentry_is_limited_to_the_claimant_and_sequencers_only_move_forward() {
+        let id = ImageId::new_random();
+        let changes = Changes {
+            claim: Some(Claim {
+                claimant: "msg-1".into(),
+                expires_at_ms: 900,
+            }),
+            s3_sequencer: Some("0055AED6DCD90281E5".into()),
+            ..Changes::default()
+        };
+        let update = UpdateBuilder::for_transition(&id, Status::Preprocessing, changes, 5);
+        assert_eq!(
+            update.condition,
+            "attribute_exists(image_id) AND (#status IN (:from0, :from1) OR (#status = :to AND \
+             (claimant = :claimant OR claim_expires_at < :now))) AND (attribute_not_exists(s3_sequencer) \
+             OR s3_sequencer <= :sequencer)"
+        );
+        assert_eq!(update.values[":from0"], s("pending_upload"));
+        assert_eq!(update.values[":from1"], s("queued"));
+        assert_eq!(update.values[":claimant"], s("msg-1"));
+        assert!(update.expression().contains("claim_expires_at = :claim_expires_at"));
     }
 
     #[test]

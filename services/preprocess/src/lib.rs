@@ -7,11 +7,15 @@ use imgpipe_core::messages::{InferenceRequest, ModelRef};
 use imgpipe_core::model_meta::ModelBundle;
 use imgpipe_core::objects::ObjectStore;
 use imgpipe_core::retry::{settle_failure, Delivery};
-use imgpipe_core::s3_event::{parse_s3_message, S3Message, UploadedObject};
-use imgpipe_core::store::{Changes, StatusStore, Transition};
+use imgpipe_core::s3_event::{normalized_sequencer, parse_s3_message, S3Message, UploadedObject};
+use imgpipe_core::store::{Changes, Claim, StatusStore, Transition};
 use imgpipe_core::time::now_ms;
 use imgpipe_core::{keys, preprocess, queue, ImageId, PipelineError, Status};
 use tracing::{info, info_span, warn, Instrument};
+
+/// How long a claim protects a job from other deliveries: the longest a Lambda invocation can run, so a
+/// live attempt is never overtaken and a crashed one is resumed by the next delivery after it.
+pub const CLAIM_LEASE_MS: i64 = 15 * 60 * 1000;
 
 /// Everything the handler needs, built once per container.
 pub struct Preprocessor {
@@ -78,7 +82,8 @@ async fn handle_message(preprocessor: &Preprocessor, message: &SqsMessage) -> Re
             continue;
         };
         let span = info_span!("preprocess", image_id = %image_id, message_id);
-        if handle_object(preprocessor, image_id, &object, &delivery)
+        let claimant = format!("sqs:{message_id}");
+        if handle_object(preprocessor, image_id, &object, &delivery, &claimant)
             .instrument(span)
             .await
             .is_err()
@@ -94,12 +99,13 @@ async fn handle_object(
     image_id: ImageId,
     object: &UploadedObject,
     delivery: &Delivery,
+    claimant: &str,
 ) -> Result<(), ()> {
     if !object.event_name.starts_with("ObjectCreated") {
         info!(event = object.event_name, "ignoring a non-create event");
         return Ok(());
     }
-    match preprocess_object(preprocessor, image_id, object, delivery).await {
+    match preprocess_object(preprocessor, image_id, object, delivery, claimant).await {
         Ok(()) => Ok(()),
         Err(err) => {
             let max_receive_count = preprocessor.config.max_receive_count;
@@ -113,10 +119,18 @@ async fn preprocess_object(
     image_id: ImageId,
     object: &UploadedObject,
     delivery: &Delivery,
+    claimant: &str,
 ) -> Result<(), PipelineError> {
     let started = now_ms();
+    // The claim makes one SQS message the owner of the job: a redelivery of that message may resume it,
+    // a duplicate S3 event (another message) may not, and an event older than one already seen is refused.
     let claim = Changes {
         s3_version: object.version_id.clone(),
+        claim: Some(Claim {
+            claimant: claimant.to_owned(),
+            expires_at_ms: started + CLAIM_LEASE_MS,
+        }),
+        s3_sequencer: object.sequencer.as_deref().and_then(normalized_sequencer),
         ..Changes::default()
     };
     match preprocessor
@@ -130,7 +144,7 @@ async fn preprocess_object(
             return Ok(());
         }
         Transition::Rejected { current: Some(status) } => {
-            info!(%status, "already past preprocessing; duplicate delivery ignored");
+            info!(%status, "claimed by another delivery, already past preprocessing, or an older event; ignored");
             return Ok(());
         }
     }

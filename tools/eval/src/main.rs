@@ -8,11 +8,12 @@ use imgpipe_core::model::{Classifier, RuntimeOptions};
 use imgpipe_core::model_meta::ModelBundle;
 use imgpipe_core::preprocess::{preprocess, Limits};
 
-const USAGE: &str = "usage: imgpipe-eval --model-dir DIR --ort-library PATH --dir FOLDER [--batch N] [--threads N]
-FOLDER holds the images and labels.tsv (columns: file, class_index, ...; header line first).";
+const USAGE: &str = "usage: imgpipe-eval --model-dir DIR [--model-dir DIR2 ...] --ort-library PATH --dir FOLDER [--batch N] [--threads N]
+FOLDER holds the images and labels.tsv (columns: file, class_index, ...; header line first).
+One JSON line per model; the last line repeats the first model's figures with every model under \"variants\".";
 
 struct Args {
-    model_dir: PathBuf,
+    model_dirs: Vec<PathBuf>,
     ort_library: PathBuf,
     dir: PathBuf,
     batch: usize,
@@ -21,12 +22,12 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let (mut model_dir, mut ort_library, mut dir) = (None, None, None);
+    let (mut model_dirs, mut ort_library, mut dir) = (Vec::new(), None, None);
     let (mut batch, mut threads) = (8, 0);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--model-dir" => model_dir = Some(PathBuf::from(value()?)),
+            "--model-dir" => model_dirs.push(PathBuf::from(value()?)),
             "--ort-library" => ort_library = Some(PathBuf::from(value()?)),
             "--dir" => dir = Some(PathBuf::from(value()?)),
             "--batch" => batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
@@ -35,8 +36,11 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
+    if model_dirs.is_empty() {
+        return Err("--model-dir is required".into());
+    }
     Ok(Args {
-        model_dir: model_dir.ok_or("--model-dir is required")?,
+        model_dirs,
         ort_library: ort_library.ok_or("--ort-library is required")?,
         dir: dir.ok_or("--dir is required")?,
         batch: batch.max(1),
@@ -63,15 +67,12 @@ fn read_labels(dir: &Path) -> Result<Vec<(String, u32)>, String> {
         .collect()
 }
 
-fn run(args: Args) -> Result<serde_json::Value, String> {
-    if !args.dir.is_dir() {
-        return Err(format!("evaluation folder {} is absent", args.dir.display()));
-    }
-    let labels = read_labels(&args.dir)?;
-    let bundle = ModelBundle::load(&args.model_dir).map_err(|e| e.to_string())?;
+/// Scores one model on every labelled image.
+fn score(model_dir: &Path, args: &Args, labels: &[(String, u32)]) -> Result<serde_json::Value, String> {
+    let bundle = ModelBundle::load(model_dir).map_err(|e| e.to_string())?;
     let spec = bundle.meta.preprocess.clone();
     let options = RuntimeOptions {
-        library: args.ort_library,
+        library: args.ort_library.clone(),
         intra_threads: args.threads,
     };
     let classifier = Classifier::load(bundle, &options).map_err(|e| e.to_string())?;
@@ -102,12 +103,32 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
     let images = labels.len();
     let meta = classifier.metadata();
     Ok(serde_json::json!({
-        "model": format!("{}-{}-{}", meta.name, meta.version, meta.variant),
+        "model": format!("{}-{}", meta.name, meta.version),
+        "variant": meta.variant,
         "images": images,
         "failed": failed,
         "top1": top1 as f64 / images.max(1) as f64,
         "top5": top5 as f64 / images.max(1) as f64,
     }))
+}
+
+fn run(args: Args) -> Result<serde_json::Value, String> {
+    if !args.dir.is_dir() {
+        return Err(format!("evaluation folder {} is absent", args.dir.display()));
+    }
+    let labels = read_labels(&args.dir)?;
+    let mut variants = serde_json::Map::new();
+    let mut first: Option<serde_json::Value> = None;
+    for model_dir in &args.model_dirs {
+        let result = score(model_dir, &args, &labels)?;
+        println!("{result}");
+        let variant = result["variant"].as_str().unwrap_or("unknown").to_owned();
+        first.get_or_insert_with(|| result.clone());
+        variants.insert(variant, result);
+    }
+    let mut summary = first.unwrap_or_default();
+    summary["variants"] = serde_json::Value::Object(variants);
+    Ok(summary)
 }
 
 fn main() -> ExitCode {

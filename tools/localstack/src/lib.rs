@@ -2,6 +2,7 @@
 //! handlers run in-process on real SQS event payloads; the API is served on localhost as payload-2.0
 //! events. Everything a deployment names comes from one prefix, as in Terraform.
 
+pub mod calls;
 pub mod client;
 pub mod http_api;
 pub mod moto;

@@ -14,7 +14,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use imgpipe_core::aws::AwsClients;
 use imgpipe_core::keys::UPLOAD_PREFIX;
-use imgpipe_core::store::STATUS_INDEX;
+use imgpipe_core::store::{OWNER_INDEX, STATUS_INDEX};
 
 /// Every name derives from `{project}-{environment}`, as in `terraform/`.
 #[derive(Clone, Debug)]
@@ -41,9 +41,6 @@ impl Names {
         format!("{}-{stage}-dlq", self.prefix)
     }
 }
-
-/// Index of images by owner, newest first (used by the API's listing).
-pub const OWNER_INDEX: &str = "owner-created_at";
 
 #[derive(Clone, Debug)]
 pub struct Queue {

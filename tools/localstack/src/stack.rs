@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
+use crate::calls::AwsCalls;
 use crate::moto::MotoServer;
 use crate::poller::{self, PollerConfig};
 use crate::resources::{self, Names, Resources};
@@ -56,11 +57,21 @@ impl StackOptions {
     }
 }
 
+/// The AWS calls of each function, recorded separately as each function has its own IAM role.
+#[derive(Clone, Debug)]
+pub struct FunctionCalls {
+    pub api: Arc<AwsCalls>,
+    pub preprocess: Arc<AwsCalls>,
+    pub inference: Arc<AwsCalls>,
+}
+
 pub struct Stack {
     pub api_url: String,
     pub moto: MotoServer,
     pub resources: Resources,
+    /// Clients for tests and tools (not recorded).
     pub clients: AwsClients,
+    pub calls: FunctionCalls,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -107,7 +118,20 @@ pub fn function_configs(
 impl Stack {
     pub async fn start(options: StackOptions) -> Result<Self, Error> {
         let moto = MotoServer::start(&options.moto_server, options.moto_log.as_deref()).await?;
-        let clients = AwsClients::for_emulator(&moto.endpoint, &options.region).await;
+        let clients = AwsClients::for_emulator(&moto.endpoint, &options.region, None).await;
+        let calls = FunctionCalls {
+            api: AwsCalls::new(),
+            preprocess: AwsCalls::new(),
+            inference: AwsCalls::new(),
+        };
+        let function_clients = |recorder: &Arc<AwsCalls>| {
+            AwsClients::for_emulator(&moto.endpoint, &options.region, Some(recorder.interceptor()))
+        };
+        let (api_clients, preprocess_clients, inference_clients) = (
+            function_clients(&calls.api).await,
+            function_clients(&calls.preprocess).await,
+            function_clients(&calls.inference).await,
+        );
         let names = Names::new("imgpipe", &options.environment);
         let resources = resources::create(&clients, names, options.visibility_timeout_secs).await?;
         info!(
@@ -126,9 +150,9 @@ impl Stack {
         };
         let classifier = Arc::new(Classifier::load(bundle.clone(), &runtime)?);
 
-        let preprocessor = Arc::new(Preprocessor::new(preprocess_config, bundle, &clients));
-        let inferrer = Arc::new(Inferrer::new(inference_config, classifier, &clients));
-        let api = Arc::new(Api::new(api_config, &clients));
+        let preprocessor = Arc::new(Preprocessor::new(preprocess_config, bundle, &preprocess_clients));
+        let inferrer = Arc::new(Inferrer::new(inference_config, classifier, &inference_clients));
+        let api = Arc::new(Api::new(api_config, &api_clients));
 
         let (shutdown, _) = watch::channel(false);
         let function =
@@ -143,6 +167,7 @@ impl Stack {
             batching_window: Duration::from_secs(function("preprocess", "batching_window", 0)),
         };
         tasks.push(tokio::spawn(poller::run(
+            // The event source mapping is Lambda's, not the function's code: its calls are not recorded.
             clients.sqs.clone(),
             preprocess_poller,
             move |event| {
@@ -182,6 +207,7 @@ impl Stack {
             moto,
             resources,
             clients,
+            calls,
             shutdown,
             tasks,
         })

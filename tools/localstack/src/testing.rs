@@ -46,7 +46,7 @@ pub struct Emulator {
 impl Emulator {
     pub async fn start() -> Self {
         if let Ok(endpoint) = std::env::var("IMGPIPE_TEST_AWS_ENDPOINT") {
-            let clients = AwsClients::for_emulator(&endpoint, REGION).await;
+            let clients = AwsClients::for_emulator(&endpoint, REGION, None).await;
             return Self {
                 clients,
                 endpoint,
@@ -56,12 +56,17 @@ impl Emulator {
         let server = MotoServer::start(&stack_options().moto_server, None)
             .await
             .expect("moto server starts");
-        let clients = AwsClients::for_emulator(&server.endpoint, REGION).await;
+        let clients = AwsClients::for_emulator(&server.endpoint, REGION, None).await;
         Self {
             clients,
             endpoint: server.endpoint.clone(),
             _server: Some(server),
         }
+    }
+
+    /// Clients whose calls `calls` records (and into which it can inject faults).
+    pub async fn recorded_clients(&self, calls: &std::sync::Arc<crate::calls::AwsCalls>) -> AwsClients {
+        AwsClients::for_emulator(&self.endpoint, REGION, Some(calls.interceptor())).await
     }
 
     /// The pipeline's resources under a fresh random environment name.

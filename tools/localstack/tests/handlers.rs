@@ -323,3 +323,163 @@ async fn photo_goes_through_both_stages_and_duplicates_change_nothing() {
         "a duplicate delivery changes nothing"
     );
 }
+
+async fn queue_depth(clients: &AwsClients, url: &str) -> u32 {
+    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
+    let attributes = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(ApproximateNumberOfMessages)
+        .attribute_names(ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let read = |name| {
+        attributes
+            .attributes()
+            .and_then(|a| a.get(&name))
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    read(ApproximateNumberOfMessages) + read(ApproximateNumberOfMessagesNotVisible)
+}
+
+/// S3 may deliver one event twice (two SQS messages): only the first claimant does the work.
+#[tokio::test]
+async fn duplicate_s3_events_in_one_batch_do_the_work_once() {
+    let f = fixture().await;
+    let id = create_record(&f.store).await;
+    upload(
+        &f.emulator.clients,
+        &f.resources.bucket,
+        &keys::upload_key(&id),
+        demo_photo("coffee.png"),
+    )
+    .await;
+    let mut event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    assert_eq!(event.records.len(), 1);
+    let mut twin = event.records[0].clone();
+    twin.message_id = Some(uuid::Uuid::new_v4().to_string());
+    event.records.push(twin);
+    let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(f.store.get(&id).await.unwrap().unwrap().status, Status::Preprocessed);
+    assert_eq!(
+        queue_depth(&f.emulator.clients, &f.resources.inference.url).await,
+        1,
+        "one inference request"
+    );
+}
+
+/// Real S3 events carry `versionId` and `sequencer` (the emulator's do not, so these are sent as S3
+/// would send them): an event for an older version that arrives late changes nothing.
+#[tokio::test]
+async fn an_older_version_arriving_late_changes_nothing() {
+    let f = fixture().await;
+    let id = create_record(&f.store).await;
+    let key = keys::upload_key(&id);
+    let s3 = &f.emulator.clients.s3;
+    let put = |bytes: Vec<u8>| {
+        s3.put_object()
+            .bucket(&f.resources.bucket)
+            .key(&key)
+            .body(bytes.into())
+            .send()
+    };
+    let v1 = put(demo_photo("coffee.png")).await.unwrap().version_id.unwrap();
+    let v2 = put(demo_photo("chelsea.png")).await.unwrap().version_id.unwrap();
+    f.emulator
+        .clients
+        .sqs
+        .purge_queue()
+        .queue_url(&f.resources.preprocess.url)
+        .send()
+        .await
+        .unwrap();
+
+    let s3_event = |version: &str, sequencer: &str| {
+        serde_json::json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+            "eventTime": "2026-11-27T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "198.51.100.7"},
+            "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "H"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "uploads",
+                   "bucket": {"name": f.resources.bucket, "ownerIdentity": {"principalId": "A"},
+                              "arn": format!("arn:aws:s3:::{}", f.resources.bucket)},
+                   "object": {"key": key.replace('/', "%2F"), "size": 1, "eTag": "e",
+                              "versionId": version, "sequencer": sequencer}}}]})
+        .to_string()
+    };
+    let send = |body: String| {
+        f.emulator
+            .clients
+            .sqs
+            .send_message()
+            .queue_url(&f.resources.preprocess.url)
+            .message_body(body)
+            .send()
+    };
+    send(s3_event(&v2, "0055AED6DCD90281E6")).await.unwrap();
+    let event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    assert!(imgpipe_preprocess::handle_batch(&f.preprocessor, event)
+        .await
+        .batch_item_failures
+        .is_empty());
+    let after_v2 = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(after_v2.status, Status::Preprocessed);
+    assert_eq!(after_v2.s3_version.as_deref(), Some(v2.as_str()));
+    assert_eq!(after_v2.width, Some(451), "the chelsea photo (v2) was processed");
+
+    send(s3_event(&v1, "0055AED6DCD90281E5")).await.unwrap();
+    let event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    assert!(imgpipe_preprocess::handle_batch(&f.preprocessor, event)
+        .await
+        .batch_item_failures
+        .is_empty());
+    let after_v1 = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        after_v1, after_v2,
+        "the late, older event did no work and changed nothing"
+    );
+    assert_eq!(queue_depth(&f.emulator.clients, &f.resources.inference.url).await, 1);
+}
+
+/// A fault on the first attempt only (S3 unavailable for one GetObject): the message is retried and the
+/// job completes preprocessing on the second delivery.
+#[tokio::test]
+async fn transient_fault_on_the_first_attempt_succeeds_on_retry() {
+    let emulator = Emulator::start().await;
+    let resources = emulator.resources(1).await;
+    let options = stack_options();
+    let (_, config, _) = function_configs(&resources, &options).unwrap();
+    let calls = imgpipe_localstack::calls::AwsCalls::new();
+    let clients = emulator.recorded_clients(&calls).await;
+    let preprocessor = Preprocessor::new(config, ModelBundle::load(&options.model_dir).unwrap(), &clients);
+    let store = StatusStore::new(emulator.clients.dynamodb.clone(), resources.table.clone());
+
+    let id = create_record(&store).await;
+    upload(
+        &emulator.clients,
+        &resources.bucket,
+        &keys::upload_key(&id),
+        demo_photo("coffee.png"),
+    )
+    .await;
+    calls.fail_next("s3:GetObject", 1);
+    let first = next_event(&emulator.clients, &resources.preprocess).await;
+    let response = imgpipe_preprocess::handle_batch(&preprocessor, first).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the faulty attempt is left for redelivery"
+    );
+    assert_eq!(store.get(&id).await.unwrap().unwrap().status, Status::Preprocessing);
+
+    let second = next_event(&emulator.clients, &resources.preprocess).await;
+    assert_eq!(second.records[0].attributes["ApproximateReceiveCount"], "2");
+    let response = imgpipe_preprocess::handle_batch(&preprocessor, second).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(store.get(&id).await.unwrap().unwrap().status, Status::Preprocessed);
+}

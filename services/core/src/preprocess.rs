@@ -93,7 +93,7 @@ pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Resul
             "the JPEG ends before its image data does (truncated upload?)",
         ));
     }
-    let rgb = decode_upright_rgb(bytes, format, limits)?;
+    let rgb = decode_upright_rgb(bytes, format, limits, spec.resize_shorter_side)?;
     let (source_width, source_height) = (rgb.width(), rgb.height());
     let pixels = resize_and_crop(rgb.into_raw(), source_width, source_height, spec)?;
     Ok(Preprocessed {
@@ -118,7 +118,12 @@ pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
     }
 }
 
-fn decode_upright_rgb(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<image::RgbImage, PipelineError> {
+fn decode_upright_rgb(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &Limits,
+    target_shorter: u32,
+) -> Result<image::RgbImage, PipelineError> {
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
         .map_err(decode_error)?;
@@ -143,12 +148,61 @@ fn decode_upright_rgb(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Res
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    let scaled = if format == ImageFormat::Jpeg && width.min(height) >= 2 * target_shorter {
+        decode_jpeg_reduced(bytes, width, height, target_shorter)
+    } else {
+        None
+    };
+    let mut image = match scaled {
+        Some(rgb) => DynamicImage::ImageRgb8(rgb),
+        None => DynamicImage::from_decoder(decoder).map_err(decode_error)?,
+    };
     image.apply_orientation(orientation);
     Ok(match image {
         DynamicImage::ImageRgb8(rgb) => rgb,
+        other if other.color().has_alpha() => over_white(other.into_rgba8()),
         other => other.into_rgb8(),
     })
+}
+
+/// Composites transparency over white, the way the image appears on a page. Dropping alpha instead
+/// would expose whatever colour happens to be stored under fully transparent pixels (often black).
+fn over_white(rgba: image::RgbaImage) -> image::RgbImage {
+    let (width, height) = rgba.dimensions();
+    let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
+    for pixel in rgba.pixels() {
+        let alpha = u32::from(pixel[3]);
+        for &channel in &pixel.0[..3] {
+            rgb.push(((u32::from(channel) * alpha + 255 * (255 - alpha) + 127) / 255) as u8);
+        }
+    }
+    image::RgbImage::from_raw(width, height, rgb).unwrap_or_default()
+}
+
+/// Decodes a large JPEG at 1/2, 1/4 or 1/8 scale in the DCT domain (as libjpeg's `scale_denom` and
+/// Pillow's `draft` do), keeping the shorter side at least `target_shorter` so the antialiased resize
+/// that follows still only shrinks. A 14.7 MP photo then costs a fraction of a full decode. `None`
+/// when the reduced decode does not apply (colour spaces other than RGB/grey, or any error), and the
+/// caller decodes in full, so this path can never reject an image the full decoder accepts.
+fn decode_jpeg_reduced(bytes: &[u8], width: u32, height: u32, target_shorter: u32) -> Option<image::RgbImage> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().ok()?;
+    let shorter = width.min(height);
+    let want = |side: u32| (u64::from(side) * u64::from(target_shorter)).div_ceil(u64::from(shorter)) as u16;
+    let (scaled_w, scaled_h) = decoder.scale(want(width), want(height)).ok()?;
+    if u32::from(scaled_w.min(scaled_h)) < target_shorter {
+        return None;
+    }
+    let info = decoder.info()?;
+    let data = decoder.decode().ok()?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(w, h, data),
+        jpeg_decoder::PixelFormat::L8 => {
+            image::GrayImage::from_raw(w, h, data).map(|grey| DynamicImage::ImageLuma8(grey).into_rgb8())
+        }
+        _ => None,
+    }
 }
 
 fn decode_error(err: ImageError) -> PipelineError {
@@ -317,6 +371,56 @@ mod tests {
         let mut trailing = bytes.clone();
         trailing.extend_from_slice(b"vendor trailer");
         assert!(preprocess(&trailing, &sample().preprocess, &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn large_jpegs_are_decoded_reduced_and_match_the_full_decode() {
+        let spec = sample().preprocess;
+        let width = 1200;
+        let height = 800;
+        let photo = DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
+            Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, ((x + y) % 256) as u8])
+        }));
+        let bytes = encode(&photo, ImageFormat::Jpeg);
+        let reduced = decode_jpeg_reduced(&bytes, width, height, 256).expect("reduced decode applies");
+        assert_eq!(
+            (reduced.width(), reduced.height()),
+            (600, 400),
+            "1/2 scale keeps the shorter side >= 256"
+        );
+        let unscaled = decode_jpeg_reduced(&bytes, width, height, 500).expect("decodes");
+        assert_eq!(
+            unscaled.dimensions(),
+            (1200, 800),
+            "a smaller scale would go below the target"
+        );
+        let fast = preprocess(&bytes, &spec, &Limits::default()).unwrap();
+        let full = resize_and_crop(
+            DynamicImage::from_decoder(
+                ImageReader::with_format(Cursor::new(&bytes), ImageFormat::Jpeg)
+                    .into_decoder()
+                    .unwrap(),
+            )
+            .unwrap()
+            .into_rgb8()
+            .into_raw(),
+            width,
+            height,
+            &spec,
+        )
+        .unwrap();
+        let mean_abs_diff = fast
+            .pixels
+            .iter()
+            .zip(&full)
+            .map(|(a, b)| a.abs_diff(*b) as f64)
+            .sum::<f64>()
+            / full.len() as f64;
+        assert!(
+            mean_abs_diff < 2.0,
+            "reduced decode differs by {mean_abs_diff} per channel on average"
+        );
+        assert_eq!((fast.source_width, fast.source_height), (600, 400));
     }
 
     #[test]

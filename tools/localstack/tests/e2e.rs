@@ -94,6 +94,22 @@ async fn inline_upload_and_bad_inputs_settle_with_clear_states() {
     let record = client.wait(&id, TIMEOUT, POLL).await.unwrap();
     assert_eq!(record["predictions"][0]["label"], "espresso", "{record}");
 
+    // The same photo stored sideways with an EXIF orientation tag: the same answer as upright.
+    for n in [6, 8] {
+        let path = repo_root().join(format!("services/core/tests/corpus/coffee-orientation-{n}.jpg"));
+        let id = client.submit_file(&path).await.unwrap();
+        let record = client.wait(&id, TIMEOUT, POLL).await.unwrap();
+        assert_eq!(
+            record["predictions"][0]["label"], "espresso",
+            "orientation {n}: {record}"
+        );
+        assert_eq!(
+            (record["width"].as_u64(), record["height"].as_u64()),
+            (Some(600), Some(400)),
+            "upright size"
+        );
+    }
+
     // Named and typed as a JPEG, really a GIF whose header declares 235 MP: judged by content, and the
     // pixel limit fires from the header alone.
     let id = client

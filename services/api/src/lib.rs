@@ -300,7 +300,9 @@ impl From<ImageRecord> for ImageView {
             .get(record.status.as_str())
             .filter(|_| record.status.is_terminal())
         {
-            timings_ms.insert("end_to_end".into(), done - record.created_at);
+            timings_ms
+                .entry("end_to_end".into())
+                .or_insert(done - record.created_at);
         }
         Self {
             image_id: record.image_id,

@@ -18,6 +18,7 @@ pub mod retry;
 pub mod s3_event;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 
 pub use error::{ErrorCode, PipelineError};

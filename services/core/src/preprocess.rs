@@ -71,6 +71,18 @@ pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, PipelineError> {
     Ok(format)
 }
 
+/// Bytes a decode of this upload may hold at its peak (decoded frame with alpha, the RGB copy, the
+/// compressed input), from the header alone. Lets a handler decode several images at once without
+/// exceeding its memory. Unreadable headers count as the input size: decoding them fails fast anyway.
+pub fn decode_memory_estimate(bytes: &[u8]) -> u64 {
+    let dimensions = sniff(bytes)
+        .ok()
+        .and_then(|format| ImageReader::with_format(Cursor::new(bytes), format).into_decoder().ok())
+        .map(|decoder| decoder.dimensions());
+    let pixels = dimensions.map(|(w, h)| u64::from(w) * u64::from(h)).unwrap_or(0);
+    pixels * 7 + bytes.len() as u64
+}
+
 /// Checks the upload's size before anything is downloaded.
 pub fn check_size(size_bytes: u64, limits: &Limits) -> Result<(), PipelineError> {
     if size_bytes > limits.max_bytes {
@@ -421,6 +433,13 @@ mod tests {
             "reduced decode differs by {mean_abs_diff} per channel on average"
         );
         assert_eq!((fast.source_width, fast.source_height), (600, 400));
+    }
+
+    #[test]
+    fn decode_memory_is_estimated_from_the_header() {
+        let bytes = encode(&two_tone(320, 200), ImageFormat::Png);
+        assert_eq!(decode_memory_estimate(&bytes), 320 * 200 * 7 + bytes.len() as u64);
+        assert_eq!(decode_memory_estimate(b"not an image"), 12);
     }
 
     #[test]

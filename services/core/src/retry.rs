@@ -56,6 +56,7 @@ pub fn settle(err: &PipelineError, delivery: &Delivery, max_receive_count: u32) 
 
 /// Applies `settle` to one image's failure. `Ok` means the message may be deleted.
 pub async fn settle_failure(
+    stage: &'static str,
     store: &StatusStore,
     image_id: &ImageId,
     err: &PipelineError,
@@ -71,6 +72,7 @@ pub async fn settle_failure(
         Settlement::FailAndDeadLetter(message) => (ErrorCode::RetriesExhausted, message, false),
     };
     warn!(error_code = %code, error = message, receive_count = delivery.receive_count, "job failed");
+    crate::telemetry::failure(stage, code.as_str());
     match store.fail(image_id, code, &message, now_ms()).await {
         Ok(_) if delete => Ok(()),
         Ok(_) => Err(()),

@@ -11,7 +11,7 @@ use imgpipe_core::objects::ObjectStore;
 use imgpipe_core::retry::{settle_failure, Delivery};
 use imgpipe_core::store::{Changes, StatusStore, Transition};
 use imgpipe_core::time::now_ms;
-use imgpipe_core::{keys, ErrorCode, PipelineError, Status};
+use imgpipe_core::{keys, telemetry, ErrorCode, PipelineError, Status};
 use serde::Serialize;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -40,6 +40,8 @@ struct Job<'a> {
     delivery: Delivery,
     pixels: Vec<u8>,
     loaded_at_ms: i64,
+    /// When the API created the job, for the end-to-end time.
+    created_at_ms: i64,
 }
 
 /// The result document written to `results/{id}.json`.
@@ -51,7 +53,10 @@ struct ResultDocument<'a> {
     completed_at: i64,
 }
 
+const STAGE: &str = "inference";
+
 pub async fn handle_batch(inferrer: &Inferrer, event: SqsEvent) -> SqsBatchResponse {
+    telemetry::batch_size(STAGE, event.records.len());
     let mut response = SqsBatchResponse::default();
     let mut fail = |message: &SqsMessage| response.add_failure(message.message_id.clone().unwrap_or_default());
 
@@ -82,6 +87,7 @@ pub async fn handle_batch(inferrer: &Inferrer, event: SqsEvent) -> SqsBatchRespo
     .await;
     let inference_ms = started.elapsed().as_millis() as i64;
     info!(batch_size, inference_ms, "model run");
+    telemetry::stage_ms(STAGE, "model_run", inference_ms as f64);
     let predictions = match outcome {
         Ok(Ok(predictions)) => predictions,
         Ok(Err(err)) => {
@@ -114,7 +120,7 @@ async fn settle_all(
 ) -> SqsBatchResponse {
     for job in jobs {
         let max = inferrer.config.max_receive_count;
-        if settle_failure(&inferrer.store, &job.request.image_id, &err, &job.delivery, max)
+        if settle_failure(STAGE, &inferrer.store, &job.request.image_id, &err, &job.delivery, max)
             .await
             .is_err()
         {
@@ -137,8 +143,8 @@ async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option
     let span = info_span!("inference", image_id = %request.image_id);
     async {
         // A duplicate or late delivery for a settled job does no work at all.
-        match inferrer.store.get(&request.image_id).await {
-            Ok(Some(record)) if !record.status.is_terminal() => {}
+        let created_at_ms = match inferrer.store.get(&request.image_id).await {
+            Ok(Some(record)) if !record.status.is_terminal() => record.created_at,
             Ok(Some(record)) => {
                 info!(status = %record.status, "job already settled; duplicate delivery ignored");
                 return Ok(None);
@@ -151,7 +157,7 @@ async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option
                 warn!(error = %err, "cannot read the job status; leaving for redelivery");
                 return Err(());
             }
-        }
+        };
         let expected = inferrer.classifier.metadata().input_bytes();
         let fetched = inferrer.objects.get(&request.key, None, expected as u64).await;
         let pixels = fetched.and_then(|f| {
@@ -174,10 +180,11 @@ async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option
                 delivery,
                 pixels,
                 loaded_at_ms: now_ms(),
+                created_at_ms,
             })),
             Err(err) => {
                 let max = inferrer.config.max_receive_count;
-                settle_failure(&inferrer.store, &request.image_id, &err, &delivery, max)
+                settle_failure(STAGE, &inferrer.store, &request.image_id, &err, &delivery, max)
                     .await
                     .map(|()| None)
             }
@@ -210,11 +217,14 @@ async fn complete(
         let body = serde_json::to_vec(&document).map_err(|e| PipelineError::transient(format!("result JSON: {e}")))?;
         let result_key = keys::result_key(&image_id);
         inferrer.objects.put(&result_key, body, "application/json").await?;
-        let mut timings = vec![("inference", inference_ms)];
-        timings.push((
-            "inference_queue_wait",
-            (job.loaded_at_ms - job.request.sent_at_ms).max(0),
-        ));
+        let timings = vec![
+            ("inference", inference_ms),
+            (
+                "inference_queue_wait",
+                (job.loaded_at_ms - job.request.sent_at_ms).max(0),
+            ),
+            ("end_to_end", now - job.created_at_ms),
+        ];
         let changes = Changes {
             predictions: Some(predictions.clone()),
             model: Some(model.clone()),
@@ -230,6 +240,13 @@ async fn complete(
     .await;
     match result {
         Ok(Transition::Applied) => {
+            telemetry::image_processed(STAGE);
+            telemetry::stage_ms(
+                STAGE,
+                "queue_wait",
+                (job.loaded_at_ms - job.request.sent_at_ms).max(0) as f64,
+            );
+            telemetry::stage_ms(STAGE, "end_to_end", (now - job.created_at_ms) as f64);
             let top = predictions.first();
             info!(
                 label = top.map(|p| p.label.as_str()),
@@ -244,6 +261,7 @@ async fn complete(
         }
         Err(err) => {
             settle_failure(
+                STAGE,
                 &inferrer.store,
                 &image_id,
                 &err,

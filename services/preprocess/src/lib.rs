@@ -1,5 +1,7 @@
 //! Preprocess: S3 upload events (via SQS) -> model-ready pixels in S3 -> a message on the inference queue.
 
+use std::sync::Arc;
+
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use imgpipe_core::config::PreprocessConfig;
@@ -10,8 +12,21 @@ use imgpipe_core::retry::{settle_failure, Delivery};
 use imgpipe_core::s3_event::{normalized_sequencer, parse_s3_message, S3Message, UploadedObject};
 use imgpipe_core::store::{Changes, Claim, StatusStore, Transition};
 use imgpipe_core::time::now_ms;
-use imgpipe_core::{keys, preprocess, queue, ImageId, PipelineError, Status};
+use imgpipe_core::{keys, preprocess, queue, telemetry, ImageId, PipelineError, Status};
+use tokio::sync::Semaphore;
 use tracing::{info, info_span, warn, Instrument};
+
+const STAGE: &str = "preprocess";
+
+/// Decoding memory in MB: 60% of the function's memory (Lambda sets `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`),
+/// leaving the rest to the runtime, the SDK and the compressed inputs. 1024 MB outside Lambda.
+fn decode_budget_mb() -> u32 {
+    let function_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1024);
+    (function_mb * 6 / 10).max(64)
+}
 
 /// How long a claim protects a job from other deliveries: the longest a Lambda invocation can run, so a
 /// live attempt is never overtaken and a crashed one is resumed by the next delivery after it.
@@ -19,6 +34,9 @@ pub const CLAIM_LEASE_MS: i64 = 15 * 60 * 1000;
 
 /// Everything the handler needs, built once per container.
 pub struct Preprocessor {
+    /// Megabytes of decoding memory, as permits: the messages of a batch decode concurrently within it.
+    pub decode_budget: Arc<Semaphore>,
+    pub decode_budget_mb: u32,
     pub config: PreprocessConfig,
     pub model: ModelBundle,
     pub store: StatusStore,
@@ -29,6 +47,8 @@ pub struct Preprocessor {
 impl Preprocessor {
     pub fn new(config: PreprocessConfig, model: ModelBundle, clients: &imgpipe_core::aws::AwsClients) -> Self {
         Self {
+            decode_budget: Arc::new(Semaphore::new(decode_budget_mb() as usize)),
+            decode_budget_mb: decode_budget_mb(),
             store: StatusStore::new(clients.dynamodb.clone(), &config.table_name),
             objects: ObjectStore::new(clients.s3.clone(), &config.bucket_name),
             sqs: clients.sqs.clone(),
@@ -40,6 +60,7 @@ impl Preprocessor {
 
 /// Processes a batch concurrently; only the messages that should be retried are reported as failures.
 pub async fn handle_batch(preprocessor: &Preprocessor, event: SqsEvent) -> SqsBatchResponse {
+    telemetry::batch_size(STAGE, event.records.len());
     let outcomes = join_all(
         event
             .records
@@ -109,7 +130,7 @@ async fn handle_object(
         Ok(()) => Ok(()),
         Err(err) => {
             let max_receive_count = preprocessor.config.max_receive_count;
-            settle_failure(&preprocessor.store, &image_id, &err, delivery, max_receive_count).await
+            settle_failure(STAGE, &preprocessor.store, &image_id, &err, delivery, max_receive_count).await
         }
     }
 }
@@ -160,6 +181,13 @@ async fn preprocess_object(
     info!(size_bytes, version = fetched.version_id, "downloaded upload");
 
     let spec = preprocessor.model.meta.preprocess.clone();
+    // Wait for room in the decoding budget; an image larger than the whole budget still runs, alone.
+    let needed_mb = preprocess::decode_memory_estimate(&fetched.bytes).div_ceil(1 << 20);
+    let permits = needed_mb.clamp(1, u64::from(preprocessor.decode_budget_mb)) as u32;
+    let _memory = Arc::clone(&preprocessor.decode_budget)
+        .acquire_many_owned(permits)
+        .await
+        .map_err(|e| PipelineError::transient(format!("decode budget closed: {e}")))?;
     let decode_started = std::time::Instant::now();
     let prepared = tokio::task::spawn_blocking(move || preprocess::preprocess(&fetched.bytes, &spec, &limits))
         .await
@@ -217,6 +245,12 @@ async fn preprocess_object(
         .await?
     {
         info!(?current, "job moved on before preprocessed was recorded");
+    }
+    telemetry::image_processed(STAGE);
+    telemetry::stage_ms(STAGE, "decode_resize", compute_ms as f64);
+    telemetry::stage_ms(STAGE, "total", (now_ms() - started) as f64);
+    if let Some(sent) = delivery.sent_at_ms {
+        telemetry::stage_ms(STAGE, "queue_wait", (started - sent).max(0) as f64);
     }
     info!("sent to inference");
     Ok(())

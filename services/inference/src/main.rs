@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
     let classifier = Arc::new(Classifier::load(bundle, &runtime)?);
     let clients = AwsClients::from_environment().await;
     let inferrer = Arc::new(Inferrer::new(config, classifier, &clients));
-    let metrics = metrics_collector()?;
+    let metrics = imgpipe_core::telemetry::lambda_collector("inference")?;
     metrics_cloudwatch_embedded::lambda::service::run(
         metrics,
         service_fn(move |event: LambdaEvent<SqsEvent>| {
@@ -30,18 +30,4 @@ async fn main() -> Result<(), Error> {
         }),
     )
     .await
-}
-
-/// CloudWatch embedded-metric-format collector, flushed to the log after every invocation.
-fn metrics_collector() -> Result<&'static metrics_cloudwatch_embedded::Collector, Error> {
-    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "inference".to_owned());
-    let collector = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(imgpipe_core::telemetry::NAMESPACE)
-        .with_dimension("function", function)
-        .lambda_cold_start_metric("cold_start")
-        .with_lambda_request_id("request_id")
-        .init()
-        .map_err(|e| format!("cannot install the metrics collector: {e}"))?;
-    imgpipe_core::telemetry::describe();
-    Ok(collector)
 }

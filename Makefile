@@ -15,7 +15,7 @@ MIN_TOP1    ?= 0.88
 DEMO_IMAGES := $(wildcard third_party/demo-images/*.png third_party/demo-images/*.jpg)
 BIN         := target/release
 
-.PHONY: help setup build up down demo test test-rust test-python lint eval accuracy tf-check lambdas layers test-bazel
+.PHONY: help setup build up down demo test test-rust test-python lint eval accuracy tf-check lambdas layers test-bazel bench cost
 
 help:
 	@echo "make demo     - set up, start the local stack, classify the demo photos, stop"
@@ -23,6 +23,7 @@ help:
 	@echo "make up/down  - start/stop the local stack (moto + handlers + API on 127.0.0.1)"
 	@echo "make eval DIR=folder-with-labels.tsv - top-1/top-5 of the Rust path"
 	@echo "make tf-check - Terraform parse, reference, consistency and checkov checks"
+	@echo "make bench    - Rust vs the Python baseline, cost per 1,000 images (bench/RESULTS.md)"
 	@echo "make lambdas / layers - Lambda zips and layers into build/ (ARCH=\"x86_64 arm64\" for both)"
 
 setup:
@@ -97,11 +98,22 @@ test-rust: build
 	IMGPIPE_REPO_ROOT=$(CURDIR) $(CARGO) test --release --workspace --locked
 
 test-python: setup
-	.venv/model/bin/python -m pytest -q -p no:cacheprovider tools/model
+	.venv/model/bin/python -m pytest -q -p no:cacheprovider tools/model bench
 
 # Terraform: parse, reference check, code/HCL consistency tests, checkov (no terraform binary here).
 tf-check:
 	bash tools/checks/tf-check.sh
+
+# Benchmarks, not tests: Rust vs the Python baseline -> bench/results.json, bench/RESULTS.md (docs/performance.md).
+# BENCH_QUICK=1: ~1-minute smoke run; BENCH_ROUNDS=N: rounds per figure (default 3). Run on an idle machine.
+BENCH_QUICK  ?=
+BENCH_ROUNDS ?=
+bench: build
+	BENCH_QUICK="$(BENCH_QUICK)" BENCH_ROUNDS="$(BENCH_ROUNDS)" python3 bench/run.py
+
+# Dollars per 1,000 images on AWS from the last bench/results.json.
+cost:
+	@python3 bench/cost.py
 
 # The Lambda zips (cargo-lambda + zig, glibc 2.34) and layers, as Terraform and the Bazel targets expect
 # them: build/lambda/<arch>/<function>/bootstrap.zip, build/layers/*.zip. ARCH="x86_64 arm64" for both.

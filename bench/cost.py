@@ -19,7 +19,7 @@ import json
 import math
 import os
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -72,6 +72,7 @@ ASSUMPTIONS = {
     "expected_latency_s": 2.0,  # upload -> completed at the default settings (1 s inference batching window)
     "log_bytes_per_app_line": 450,  # one INFO line, Lambda JSON log format with span fields
     "log_bytes_per_invocation": 700,  # platform.start + platform.report (JSON, with X-Ray ids)
+    "emf_bytes_per_invocation": 1500,  # one EMF metrics document per preprocess/inference invocation (telemetry.rs)
     "xray_sampled_fraction": 0.05,  # X-Ray's default rule past the first request each second
     "upload_bytes": 110_042,  # mean size of the dev JPEGs; run.py passes the measured mean
     "s3_event_message_bytes": 1_500,  # one S3 ObjectCreated notification (JSON)
@@ -114,6 +115,19 @@ CALLS = {
 }
 
 
+# Fixed monthly costs: paid whatever the volume (shown apart, and amortised over a few volumes).
+FIXED_MONTHLY_USD = {
+    # Lambda's SQS pollers long-poll each queue (20 s) even when it is empty: ~5 pollers x 3 receives a minute.
+    "SQS receives of idle event source mappings (2 queues)": 2 * 5 * 3 * 60 * 24 * 30 * PRICES["sqs_request"],
+    # EMF metrics (services/core/src/telemetry.rs): function x stage x step, ~13 while nothing fails,
+    # up to ~29 with failure codes; $0.30 per metric-month (first 10,000).
+    "CloudWatch custom metrics (~13 steady)": 13 * 0.30,
+    # terraform/modules/monitoring: DLQ (2), queue age (2), errors/throttles/duration (3 x 3), API 5xx, DynamoDB.
+    "CloudWatch alarms (~17 standard, $0.10 each)": 17 * 0.10,
+    "KMS key of the alarm topic": 1.00,
+}
+
+
 @dataclass
 class Measured:
     """Per-image times measured by `make bench` (Rust path, this machine), in milliseconds."""
@@ -140,6 +154,7 @@ class Design:
     poll_interval_s: float = ASSUMPTIONS["poll_interval_s"]
     expected_latency_s: float = ASSUMPTIONS["expected_latency_s"]
     app_log_lines: bool = True  # INFO application logs (False: log level WARN)
+    slim_item: bool = False  # completion REMOVEs the claim fields and stores 4-digit scores (item under 1 KB)
 
 
 def load_pipeline_defaults(path: str = os.path.join(REPO, "services", "pipeline.json")) -> Design:
@@ -271,7 +286,7 @@ def items_by_stage(owner: bool = True) -> dict:
     ]
     done["model"] = {"name": "efficientnet-lite0", "version": "0.1.0-fp32"}
     done["result_key"] = f"results/{UUID}.json"
-    done["timings_ms"] = dict(pre["timings_ms"], inference=95, inference_queue_wait=1050)
+    done["timings_ms"] = dict(pre["timings_ms"], inference=95, inference_queue_wait=1050, end_to_end=2100)
     return {"create": created, "preprocessing": claimed, "preprocessed": pre, "completed": done}
 
 
@@ -282,6 +297,11 @@ def status_write_units(design: Design, owner: bool) -> dict:
     items = items_by_stage(owner)
     if not design.result_json_in_s3:
         items["completed"].pop("result_key", None)
+    if design.slim_item:
+        done = items["completed"]
+        for name in ("claimant", "claim_expires_at", "s3_sequencer"):
+            done.pop(name, None)
+        done["predictions"] = [dict(p, score=round(p["score"], 4)) for p in done["predictions"]]
     order = ["create", "preprocessing", "preprocessed", "completed"]
     overhead = ASSUMPTIONS["gsi_entry_overhead_bytes"]
     keys_only = 36 + 40 + 8 + overhead  # image_id + index key + created_at + overhead
@@ -467,7 +487,9 @@ def breakdown(measured: Measured, design: Design, a=ASSUMPTIONS) -> dict:
     if design.pixels_via == "none":
         lines = {"api": 1.0, "preprocess": 3.0 + 1.0 / design.preprocess_batch}
     app_lines = sum(lines.values()) if design.app_log_lines else 0.0
-    log_bytes = app_lines * a["log_bytes_per_app_line"] + sum(invocations.values()) * a["log_bytes_per_invocation"]
+    emf = sum(v for name, v in invocations.items() if name != "api") * a["emf_bytes_per_invocation"]
+    log_bytes = (app_lines * a["log_bytes_per_app_line"] + sum(invocations.values()) * a["log_bytes_per_invocation"]
+                 + emf)
     cost["cloudwatch_logs"] = {"ingestion": log_bytes * k / 1e9 * p["cloudwatch_logs_ingest_gb"]}
     counts["log_bytes_per_image"] = log_bytes
 
@@ -539,6 +561,7 @@ def alternatives(measured: Measured, design: Design) -> list:
         ("status and owner indexes projected KEYS_ONLY instead of ALL", replace(design, gsi_projection="KEYS_ONLY")),
         ("one function for both stages (no intermediate pixels, no preprocessed write)",
          replace(design, pixels_via="none", status_writes=("create", "preprocessing", "completed"))),
+        ("completed item under 1 KB (REMOVE the claim fields, 4-digit scores)", replace(design, slim_item=True)),
         ("clients poll every 0.25 s (the local client's interval)", replace(design, poll_interval_s=0.25)),
         ("clients poll every 2 s", replace(design, poll_interval_s=2.0)),
         ("application log level WARN (no per-image INFO lines)", replace(design, app_log_lines=False)),
@@ -552,9 +575,9 @@ def alternatives(measured: Measured, design: Design) -> list:
         rows.append({"change": name, "total_usd_per_1k": total, "saves_usd_per_1k": base - total,
                      "saves_percent": 100.0 * (base - total) / base})
     lean = replace(design, result_json_in_s3=False, pixels_via="sqs", gsi_projection="KEYS_ONLY", app_log_lines=False,
-                   inference_threads=1)
+                   inference_threads=1, slim_item=True)
     total = breakdown(measured, lean)["total_usd_per_1k"]
-    rows.append({"change": "together: no result JSON, pixels in SQS, KEYS_ONLY indexes, WARN logs, 1 ORT thread",
+    rows.append({"change": "together: no result JSON, pixels in SQS, KEYS_ONLY indexes, item under 1 KB, WARN logs, 1 ORT thread",
                  "total_usd_per_1k": total, "saves_usd_per_1k": base - total,
                  "saves_percent": 100.0 * (base - total) / base})
     lean1 = replace(lean, pixels_via="none", status_writes=("create", "preprocessing", "completed"))
@@ -609,6 +632,10 @@ def report(measured: Measured, design: Design | None = None, upload_bytes: float
             "default": base,
             "memory_sizes": memory_table(measured, design),
             "alternatives": alternatives(measured, design),
+            "fixed_monthly_usd": FIXED_MONTHLY_USD,
+            "fixed_per_1k_images_usd_at": {
+                str(n): sum(FIXED_MONTHLY_USD.values()) / (n / 1000) for n in (100_000, 1_000_000, 10_000_000)
+            },
             "prices": PRICES,
             "assumptions": copy.deepcopy(ASSUMPTIONS),
             "measured_inputs": asdict(measured),
@@ -699,6 +726,13 @@ def markdown(cost: dict) -> str:
         lines.append(f"| {r['change']} | {_usd(r['total_usd_per_1k'])} | {_usd(r['saves_usd_per_1k'])} | "
                      f"{r['saves_percent']:.0f}% |")
     lines.append("")
+    fixed = cost.get("fixed_monthly_usd")
+    if fixed:
+        lines.append("Fixed monthly costs, whatever the volume (not in the per-image figure): " + "; ".join(
+            f"{k} ${v:.2f}" for k, v in fixed.items()) + f"; together ${sum(fixed.values()):.2f} a month, i.e. "
+            + ", ".join(f"${v:.4f} per 1,000 images at {int(n):,} images a month"
+                        for n, v in cost["fixed_per_1k_images_usd_at"].items()) + ".")
+        lines.append("")
     p = cost["prices"]
     lines.append(f"Prices ({p['region']}, x86_64, list prices assumed on {p['assumed_on']}, free tiers ignored): "
                  f"Lambda ${p['lambda_gb_second']:.10f}/GB-s and $0.20 per 1M requests; SQS $0.40 per 1M requests "
@@ -718,9 +752,10 @@ def markdown(cost: dict) -> str:
         f"POST, {a['api_request_ms']['get']:g} ms per GET at {a['api_memory_mb']} MB; clients poll every "
         f"{a['poll_interval_s']:g} s and the result is ready {a['expected_latency_s']:g} s after the upload; "
         f"{a['log_bytes_per_app_line']} bytes per application log line, {a['log_bytes_per_invocation']} bytes "
-        f"of platform log per invocation; X-Ray samples {100 * a['xray_sampled_fraction']:g}% of requests; the "
+        f"of platform log per invocation and {a['emf_bytes_per_invocation']} bytes of EMF metrics per preprocess or "
+        "inference invocation; X-Ray samples {100 * a['xray_sampled_fraction']:g}% of requests; the "
         "owner index is written (IAM or JWT auth). Idle SQS long polling by the event source mappings "
-        "(about 0.65 M requests a month per queue, ~$0.26) is a fixed monthly cost, not per image.")
+        "is counted with the fixed monthly costs above, not per image.")
     return "\n".join(lines)
 
 

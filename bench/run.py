@@ -17,7 +17,10 @@ back to back, alternating which goes first, so that a busy machine slows both al
 median of its rounds' medians (p10/p90 likewise); the rounds are kept in results.json. Peak memory is each
 process's maximum resident set size (os.wait4). Python runs with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset
 (some machines here set them for old OpenBLAS builds; they would slow a current numpy), and the OpenBLAS
-kernel it then picks is recorded. Nothing here is a test: speed decides nothing in `make test`.
+kernel it then picks is recorded. Before each round the script waits (300 s in all at most, BENCH_QUIET_BUDGET)
+until other processes use under a quarter of a core, and it records how much CPU other processes took during
+every measurement (other_processes_cores_max), so that a figure taken next to a build says so. Nothing here is a
+test: speed decides nothing in `make test`.
 """
 
 from __future__ import annotations
@@ -92,6 +95,39 @@ def rel(path: str) -> str:
 # ------------------------------------------------------------------------------------------------------------
 
 
+HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+QUIET = {"budget_s": 300.0, "waited_s": 0.0, "threshold_cores": 0.25, "foreign_max": 0.0, "gates": 0}
+
+
+def busy_seconds() -> float | None:
+    """CPU seconds all processes have spent busy so far (/proc/stat, every core)."""
+    try:
+        with open("/proc/stat", encoding="utf-8") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(v) - v[3] - v[4]) / HZ
+
+
+def wait_quiet() -> None:
+    """Waits (within a budget for the whole run) until other processes use less than a quarter of a core, so
+    that a build or test run elsewhere on the machine does not land in one side's figures."""
+    QUIET["gates"] += 1
+    while True:
+        b0 = busy_seconds()
+        time.sleep(0.3)
+        b1 = busy_seconds()
+        if b0 is None or b1 is None:
+            return
+        cores = (b1 - b0) / 0.3
+        if cores < QUIET["threshold_cores"] or QUIET["waited_s"] >= QUIET["budget_s"]:
+            return
+        if QUIET["waited_s"] == 0.0:
+            log(f"waiting for the machine to be quiet (other processes use {cores:.1f} cores)")
+        QUIET["waited_s"] += 1.0
+        time.sleep(0.7)
+
+
 def python_env() -> dict:
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)
@@ -104,6 +140,7 @@ def run(cmd: list, env: dict | None = None, timeout: float = 900.0, tag: str = "
     """Runs one process; returns its last stdout line as JSON, the wall time to its first stdout line and to
     its exit, and its peak RSS (wait4)."""
     with tempfile.TemporaryFile() as err:
+        b0 = busy_seconds()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env, cwd=REPO)
         timer = threading.Timer(timeout, lambda: proc.kill())
@@ -114,6 +151,7 @@ def run(cmd: list, env: dict | None = None, timeout: float = 900.0, tag: str = "
             rest = proc.stdout.read()
             _, status, usage = os.wait4(proc.pid, 0)
             t_exit = time.perf_counter() - t0
+            b1 = busy_seconds()
         finally:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -134,11 +172,18 @@ def run(cmd: list, env: dict | None = None, timeout: float = 900.0, tag: str = "
         with open(os.path.join(OUT, "runs.jsonl"), "a", encoding="utf-8") as f:
             f.write(json.dumps({"tag": tag, "cmd": [rel(c) if c.startswith(REPO) else c for c in cmd],
                                 "result": data}) + "\n")
+    # CPU that other processes used meanwhile, in cores (ours: the child's user + system time).
+    foreign = None
+    if b0 is not None and b1 is not None and t_exit > 0:
+        foreign = max(0.0, (b1 - b0) - (usage.ru_utime + usage.ru_stime)) / t_exit
+        QUIET["foreign_max"] = max(QUIET["foreign_max"], foreign)
     return {
         "json": data,
         "first_line_ms": t_first * 1000.0,
         "wall_ms": t_exit * 1000.0,
         "maxrss_mb": usage.ru_maxrss / 1024.0,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "foreign_cores": foreign,
         "stderr": stderr,
     }
 
@@ -163,6 +208,7 @@ def paired(rounds: int, rust_cmd: list, py_cmd: list, tag: str) -> dict:
     got = {"rust": [], "python": []}
     env_py = python_env()
     for r in range(rounds):
+        wait_quiet()
         order = ["rust", "python"] if r % 2 == 0 else ["python", "rust"]
         for side in order:
             if side == "rust":
@@ -205,6 +251,9 @@ def plain(values: list) -> dict:
 def side_summary(runs: list, key: str) -> dict:
     out = combine([r["json"][key] for r in runs])
     out["peak_rss_mb"] = max(r["maxrss_mb"] for r in runs)
+    foreign = [r["foreign_cores"] for r in runs if r.get("foreign_cores") is not None]
+    if foreign:
+        out["other_processes_cores_max"] = max(foreign)
     return out
 
 
@@ -289,21 +338,31 @@ def loadavg():
         return None
 
 
-def binary_staleness() -> str | None:
-    """A warning when imgpipe-bench is older than the Rust sources it measures."""
-    built = os.path.getmtime(BENCH_BIN)
-    newest, newest_path = 0.0, None
-    for root in ("services/core/src", "tools/bench/src", "services/core/Cargo.toml", "tools/bench/Cargo.toml"):
-        path = os.path.join(REPO, root)
-        paths = [path] if os.path.isfile(path) else [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
-        for p in paths:
-            m = os.path.getmtime(p)
-            if m > newest:
-                newest, newest_path = m, p
-    if newest > built:
-        return (f"{rel(BENCH_BIN)} is older than {rel(newest_path)}: the figures are of the last build, not of "
-                "the current sources (run cargo build --release -p imgpipe-bench)")
-    return None
+def binary_staleness() -> list:
+    """Warnings for each binary older than the Rust sources it is built from."""
+    out = []
+    for binary, tool in ((BENCH_BIN, "tools/bench"), (EVAL_BIN, "tools/eval"), (LOCAL_BIN, None)):
+        if not os.path.isfile(binary):
+            continue
+        roots = ["services/core/src", "services/core/Cargo.toml"]
+        roots += [f"{tool}/src", f"{tool}/Cargo.toml"] if tool else ["services", "tools/localstack/src"]
+        built = os.path.getmtime(binary)
+        newest, newest_path = 0.0, None
+        for root in roots:
+            path = os.path.join(REPO, root)
+            if os.path.isfile(path):
+                paths = [path]
+            else:
+                paths = [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith((".rs", ".toml"))]
+            for p in paths:
+                m = os.path.getmtime(p)
+                if m > newest:
+                    newest, newest_path = m, p
+        if newest > built:
+            name = os.path.basename(binary)
+            out.append(f"{rel(binary)} is older than {rel(newest_path)}: its figures are of the last build, not of the "
+                       f"current sources (cargo build --release -p {'imgpipe-localstack' if name == 'imgpipe-local' else name})")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -401,8 +460,10 @@ def bench_inference(res: dict, s: dict) -> None:
                 if both:
                     got = paired(s["rounds"], rust("infer", *args), py("infer", *args), f"infer/{variant}/t{threads}/b{batch}")
                 else:
-                    got = {"rust": [run(rust("infer", *args), tag=f"infer/{variant}/t{threads}/b{batch}/rust/{r}")
-                                    for r in range(s["rounds"])]}
+                    got = {"rust": []}
+                    for r in range(s["rounds"]):
+                        wait_quiet()
+                        got["rust"].append(run(rust("infer", *args), tag=f"infer/{variant}/t{threads}/b{batch}/rust/{r}"))
                 for side, runs in got.items():
                     entries.append({
                         "side": side, "variant": variant, "threads": threads, "batch": batch,
@@ -516,6 +577,7 @@ def bench_cold_start(res: dict, s: dict, image: str) -> None:
     for variant, mdir in MODELS.items():
         got = {"rust": [], "python": []}
         for i in range(s["cold_runs"]):
+            wait_quiet()
             order = ["rust", "python"] if i % 2 == 0 else ["python", "rust"]
             for side in order:
                 cmd = (rust if side == "rust" else py)("cold-start", *model_args(mdir, 2), image)
@@ -558,6 +620,11 @@ def bench_model(res: dict) -> None:
         cores[str(threads)] = r["openblas_core"]
     res["machine"]["sgemm_gmacs"] = peak
     res["machine"]["openblas_core_unset_env"] = cores
+    # The same with this machine's OPENBLAS_* overrides left in place, to show what they cost a current numpy.
+    if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        r = run([VENV_PY, os.path.join(HERE, "cpu_peak.py")], env=env, tag="cpu_peak/overrides/t1")["json"]
+        res["machine"]["sgemm_gmacs_with_openblas_overrides"] = {"1": r["sgemm_gmacs"], "core": r["openblas_core"]}
 
 
 def bench_stack(res: dict, s: dict, files: list) -> None:
@@ -837,7 +904,11 @@ def markdown(res: dict) -> str:
                  f"(conv + gemm, from the ONNX graph by bench/model_macs.py), {mo.get('parameters', 0) / 1e6:.2f} M "
                  "parameters. What this CPU sustains on dense float32 (numpy OpenBLAS SGEMM 2048^3, bench/cpu_peak.py): "
                  + ", ".join(f"{v:.0f} GMAC/s on {k} thread{'s' if k != '1' else ''}"
-                             for k, v in (m.get("sgemm_gmacs") or {}).items()) + ".")
+                             for k, v in (m.get("sgemm_gmacs") or {}).items()) + "."
+                 + (f" With this machine's OPENBLAS_* overrides left in place numpy picks the "
+                    f"{m['sgemm_gmacs_with_openblas_overrides']['core']} kernel and reaches "
+                    f"{m['sgemm_gmacs_with_openblas_overrides']['1']:.0f} GMAC/s on 1 thread."
+                    if m.get("sgemm_gmacs_with_openblas_overrides") else ""))
         L.append("")
         L.append("| variant | best threads x batch | images/s | achieved GMAC/s | vs the fp32 SGEMM ceiling |")
         L.append("|---|---|---:|---:|---:|")
@@ -959,7 +1030,23 @@ def main(argv=None) -> int:
     ap.add_argument("--no-stack", action="store_true", help="skip the local end-to-end stack figure")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
     ap.add_argument("--markdown", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--report-only", action="store_true",
+                    help="measure nothing: recompute the cost model, ratios and RESULTS.md from the existing results.json")
     args = ap.parse_args(argv)
+
+    if args.report_only:
+        with open(args.out, encoding="utf-8") as f:
+            res = json.load(f)
+        files = dev_files(res["settings"]["dev_limit"]) if os.path.isfile(os.path.join(DEV_DIR, "labels.tsv")) else []
+        add_cost(res, files)
+        ratios_and_targets(res)
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=1)
+            f.write("\n")
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(markdown(res))
+        log(f"re-rendered {rel(args.out)} and {rel(args.markdown)} from the measured figures")
+        return 0
 
     problems = preflight()
     if problems:
@@ -978,16 +1065,10 @@ def main(argv=None) -> int:
 
     res = {"mode": mode, "settings": s, "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), "figures": {}, "absent": [], "warnings": []}
-    busy = res["machine"].get("loadavg_at_start")
-    if busy and busy[0] > 1.5:
-        msg = (f"the machine is busy (load average {busy} with {os.cpu_count()} cores): other work (a cargo build?) "
-               "will share the CPUs with this run and slow both sides")
-        res["warnings"].append(msg)
-        log(f"WARNING: {msg}")
-    stale = binary_staleness()
-    if stale:
+    for stale in binary_staleness():
         res["warnings"].append(stale)
         log(f"WARNING: {stale}")
+    QUIET["budget_s"] = float(os.environ.get("BENCH_QUIET_BUDGET") or (30 if mode == "quick" else 300))
     log(f"{mode} mode, {s['rounds']} rounds; machine: {res['machine']['cpu_model']}, {res['machine']['cores']} cores")
 
     dev_ok = os.path.isfile(os.path.join(DEV_DIR, "labels.tsv"))
@@ -1029,9 +1110,13 @@ def main(argv=None) -> int:
     add_cost(res, files)
     ratios_and_targets(res)
     res["machine"]["loadavg_at_end"] = loadavg()
-    if res["machine"]["loadavg_at_end"] and res["machine"]["loadavg_at_end"][0] > 3.0:
-        res["warnings"].append(f"the machine was busy (load average {res['machine']['loadavg_at_end']} at the end, "
-                               f"with 2 cores): other work shared the CPUs with this run")
+    res["quiet"] = dict(QUIET)
+    if QUIET["foreign_max"] > 0.3:
+        res["warnings"].append(
+            f"other processes used up to {QUIET['foreign_max']:.1f} cores during some measurements (see "
+            "other_processes_cores_max per figure in results.json); those figures are slower than on an idle machine")
+    if QUIET["waited_s"] >= QUIET["budget_s"]:
+        res["warnings"].append(f"the machine never became quiet within the {QUIET['budget_s']:.0f} s waiting budget")
     res["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     res["duration_s"] = time.perf_counter() - T_START
     with open(args.out, "w", encoding="utf-8") as f:

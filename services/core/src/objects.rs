@@ -69,13 +69,7 @@ impl ObjectStore {
                 }
             })?;
         if let Some(length) = response.content_length() {
-            preprocess::check_size(
-                length.max(0) as u64,
-                &preprocess::Limits {
-                    max_bytes,
-                    max_pixels: u64::MAX,
-                },
-            )?;
+            preprocess::check_size(length.max(0) as u64, max_bytes)?;
         }
         let version_id = response.version_id().map(str::to_owned);
         let bytes = response
@@ -86,13 +80,7 @@ impl ObjectStore {
             .into_bytes()
             .to_vec();
         // A missing or lying Content-Length must not let an oversized body through.
-        preprocess::check_size(
-            bytes.len() as u64,
-            &preprocess::Limits {
-                max_bytes,
-                max_pixels: u64::MAX,
-            },
-        )?;
+        preprocess::check_size(bytes.len() as u64, max_bytes)?;
         Ok(Fetched { bytes, version_id })
     }
 

@@ -84,11 +84,11 @@ pub fn decode_memory_estimate(bytes: &[u8]) -> u64 {
 }
 
 /// Checks the upload's size before anything is downloaded.
-pub fn check_size(size_bytes: u64, limits: &Limits) -> Result<(), PipelineError> {
-    if size_bytes > limits.max_bytes {
+pub fn check_size(size_bytes: u64, max_bytes: u64) -> Result<(), PipelineError> {
+    if size_bytes > max_bytes {
         return Err(PipelineError::permanent(
             ErrorCode::TooLarge,
-            format!("the upload is {size_bytes} bytes; the limit is {}", limits.max_bytes),
+            format!("the upload is {size_bytes} bytes; the limit is {max_bytes}"),
         ));
     }
     Ok(())
@@ -97,7 +97,7 @@ pub fn check_size(size_bytes: u64, limits: &Limits) -> Result<(), PipelineError>
 /// Sniff, check limits, decode (first frame), apply EXIF orientation, convert to RGB, resize the shorter
 /// side, and crop the centre.
 pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Result<Preprocessed, PipelineError> {
-    check_size(bytes.len() as u64, limits)?;
+    check_size(bytes.len() as u64, limits.max_bytes)?;
     let format = sniff(bytes)?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(PipelineError::permanent(

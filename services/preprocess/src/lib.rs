@@ -171,7 +171,7 @@ async fn preprocess_object(
     }
     let limits = preprocessor.config.limits;
     if let Some(size) = object.size {
-        preprocess::check_size(size, &limits)?;
+        preprocess::check_size(size, limits.max_bytes)?;
     }
     let fetched = preprocessor
         .objects

@@ -131,6 +131,7 @@ def resource_kind(resource: str, compute: tfparse.Module) -> str:
     exact = {
         "${var.table_arn}": "table",
         "${var.table_index_arns}": "table_indexes",
+        "${var.bucket_arn}": "bucket",
         "${var.preprocess_queue_arn}": "queue:preprocess",
         "${var.inference_queue_arn}": "queue:inference",
     }
@@ -142,12 +143,29 @@ def resource_kind(resource: str, compute: tfparse.Module) -> str:
     return f"unrecognised:{resolved}"
 
 
+def listed_prefixes(statement: dict, compute: tfparse.Module) -> list[str]:
+    """The `s3:prefix` values (StringLike `prefix*`) a statement on the bucket itself is limited to."""
+    prefixes = []
+    for condition in tfparse.blocks(statement, "condition"):
+        if literal(condition.get("test")) != "StringLike" or literal(condition.get("variable")) != "s3:prefix":
+            continue
+        for value in condition.get("values", []):
+            match = re.fullmatch(r"([a-z0-9-]+/)\*", substitute_defaults(text(value), compute))
+            prefixes.append(match.group(1) if match else f"unrecognised:{text(value)}")
+    return prefixes
+
+
 def statement_pairs(statement: dict, compute: tfparse.Module) -> set[tuple[str, str]]:
     actions = literal(statement.get("actions", []))
     resources = statement.get("resources", [])
     kinds = [resource_kind(resources, compute)] if isinstance(resources, str) else [
         resource_kind(r, compute) for r in resources
     ]
+    if "bucket" in kinds:
+        # The bucket itself only with a listing scoped to prefixes; unscoped stays "bucket" and fails.
+        prefixes = listed_prefixes(statement, compute)
+        if prefixes:
+            kinds = [k for k in kinds if k != "bucket"] + [f"bucket_list:{p}" for p in prefixes]
     return {(action, kind) for action in actions for kind in kinds}
 
 
@@ -630,10 +648,23 @@ def test_iam_check_fails_on_a_wrong_prefix(tf_copy: Path):
 
 def test_iam_check_follows_permissions_json(tmp_path: Path):
     permissions = json.loads(PERMISSIONS.read_text())
-    permissions["api"].append({"actions": ["dynamodb:DeleteItem"], "resource": "table"})
+    permissions["api"].append({"actions": ["dynamodb:BatchWriteItem"], "resource": "table"})
     changed = tmp_path / "permissions.json"
     changed.write_text(json.dumps(permissions))
-    assert check_iam(TERRAFORM, changed) == ["api: dynamodb:DeleteItem on table is in permissions.json but not granted"]
+    assert check_iam(TERRAFORM, changed) == [
+        "api: dynamodb:BatchWriteItem on table is in permissions.json but not granted"
+    ]
+
+
+def test_iam_check_fails_on_an_unscoped_bucket_listing(tf_copy: Path):
+    main_tf = tf_copy / "modules" / "compute" / "main.tf"
+    text_before = main_tf.read_text()
+    start = text_before.index("    condition {\n      test     = \"StringLike\"\n      variable = \"s3:prefix\"")
+    end = text_before.index("    }\n", text_before.index("      ]\n", start)) + len("    }\n")
+    main_tf.write_text(text_before[:start] + text_before[end:])
+    problems = check_iam(tf_copy)
+    assert "api: s3:ListBucketVersions on bucket is granted but not in permissions.json" in problems, problems
+    assert "api: s3:ListBucketVersions on bucket_list:uploads/ is in permissions.json but not granted" in problems
 
 
 def test_wildcard_check_fails_on_a_wildcard_action(tf_copy: Path):

@@ -9,7 +9,7 @@ use imgpipe_core::messages::ModelRef;
 use imgpipe_core::model::Prediction;
 use imgpipe_core::objects::ObjectStore;
 use imgpipe_core::store::{
-    Changes, Cursor, ImageRecord, JobError, ListQuery, NewImage, StatusStore, Transition, MAX_LIST_LIMIT,
+    Changes, Created, Cursor, ImageRecord, JobError, ListQuery, NewImage, StatusStore, Transition, MAX_LIST_LIMIT,
 };
 use imgpipe_core::time::now_ms;
 use imgpipe_core::{keys, ImageId, PipelineError, Status};
@@ -17,7 +17,7 @@ use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use tracing::{info, warn};
 
 /// Content types accepted for upload; the preprocess stage still sniffs the bytes themselves.
@@ -95,8 +95,9 @@ async fn route(api: &Api, request: &Request) -> Result<Response<Body>, ApiError>
         (["images"], &Method::POST) => create(api, request).await,
         (["images"], &Method::GET) => list(api, request).await,
         (["images", id], &Method::GET) => get(api, request, id).await,
+        (["images", id], &Method::DELETE) => delete(api, request, id).await,
         (["images"], _) => Err(method_not_allowed("GET, POST")),
-        (["images", _], _) => Err(method_not_allowed("GET")),
+        (["images", _], _) => Err(method_not_allowed("GET, DELETE")),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")),
     }
 }
@@ -137,6 +138,11 @@ struct UploadInstructions {
     expires_at: i64,
 }
 
+/// Header a client sets to make `POST /images` safe to retry.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Header on a response that repeats an earlier request's outcome instead of creating an image.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
 async fn create(api: &Api, request: &Request) -> Result<Response<Body>, ApiError> {
     let content_type = request
         .headers()
@@ -158,39 +164,43 @@ async fn create(api: &Api, request: &Request) -> Result<Response<Body>, ApiError
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     check_content_type(&body.content_type)?;
     if let Some(filename) = &body.filename {
-        if filename.len() > 255 || filename.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(
-                "filename must be at most 255 printable characters",
-            ));
+        if filename.is_empty() || filename.chars().count() > 255 || filename.chars().any(char::is_control) {
+            return Err(ApiError::bad_request("filename must be 1 to 255 printable characters"));
         }
     }
     if let Some(length) = body.content_length {
         check_upload_size(api, length)?;
     }
+    let fingerprint = [
+        "json",
+        &body.content_type,
+        body.filename.as_deref().unwrap_or_default(),
+        &body.content_length.map(|n| n.to_string()).unwrap_or_default(),
+    ];
+    let image = new_image(api, request, &body.content_type, body.filename.clone(), &fingerprint)?;
+    let (record, replayed) = create_or_replay(api, &image).await?;
 
-    let image = new_image(api, request, &body.content_type, body.filename);
-    api.store.create(&image).await?;
-    let expires = Duration::from_secs(api.config.presign_expires_secs);
-    let presigned = api
-        .objects
-        .presign_put(&image.s3_key, &body.content_type, expires)
-        .await?;
-    info!(image_id = %image.image_id, "created image; awaiting upload");
-    let upload = UploadInstructions {
-        method: presigned.method,
-        url: presigned.url,
-        headers: presigned.headers.into_iter().collect(),
-        expires_at: image.created_at_ms / 1000 + presigned.expires_in_secs as i64,
-    };
-    let body = json!({
-        "image_id": image.image_id,
-        "status": Status::PendingUpload,
-        "upload": upload,
-        "status_url": status_url(request, &image.image_id),
+    let mut body = json!({
+        "image_id": record.image_id,
+        "status": record.status,
+        "status_url": status_url(request, &record.image_id),
     });
-    let mut response = json_response(StatusCode::CREATED, &body);
-    set_location(&mut response, &image.image_id);
-    Ok(response)
+    // Upload instructions while an upload is still expected: a replay gets a fresh URL for the same key.
+    if record.status == Status::PendingUpload {
+        let expires = Duration::from_secs(api.config.presign_expires_secs);
+        let presigned = api
+            .objects
+            .presign_put(&record.s3_key, &image.content_type, expires)
+            .await?;
+        body["upload"] = json!(UploadInstructions {
+            method: presigned.method,
+            url: presigned.url,
+            headers: presigned.headers.into_iter().collect(),
+            expires_at: now_ms() / 1000 + presigned.expires_in_secs as i64,
+        });
+    }
+    info!(image_id = %record.image_id, replayed, "created image; awaiting upload");
+    Ok(created_response(StatusCode::CREATED, &body, &record.image_id, replayed))
 }
 
 async fn create_inline(api: &Api, request: &Request, content_type: &str) -> Result<Response<Body>, ApiError> {
@@ -209,27 +219,121 @@ async fn create_inline(api: &Api, request: &Request, content_type: &str) -> Resu
             ),
         ));
     }
-    let image = new_image(api, request, content_type, None);
-    api.store.create(&image).await?;
-    api.objects.put(&image.s3_key, bytes.to_vec(), content_type).await?;
-    // The S3 event may already have been picked up; the rejected transition then reports how far it got.
-    let status = match api
-        .store
-        .transition(&image.image_id, Status::Queued, Changes::default(), now_ms())
-        .await?
-    {
-        Transition::Applied => Status::Queued,
-        Transition::Rejected { current } => current.unwrap_or(Status::Queued),
+    let digest = hex_sha256(bytes);
+    let image = new_image(api, request, content_type, None, &["inline", content_type, &digest])?;
+    let (record, replayed) = create_or_replay(api, &image).await?;
+    // A replay of a request that failed between creating the record and storing the bytes finishes it.
+    let status = if record.status == Status::PendingUpload {
+        api.objects.put(&record.s3_key, bytes.to_vec(), content_type).await?;
+        // The S3 event may already have been picked up; the rejected transition then reports how far it got.
+        match api
+            .store
+            .transition(&record.image_id, Status::Queued, Changes::default(), now_ms())
+            .await?
+        {
+            Transition::Applied => Status::Queued,
+            Transition::Rejected { current } => current.unwrap_or(Status::Queued),
+        }
+    } else {
+        record.status
     };
-    info!(image_id = %image.image_id, size_bytes = bytes.len(), "stored inline upload");
+    info!(image_id = %record.image_id, size_bytes = bytes.len(), replayed, "stored inline upload");
     let body = json!({
-        "image_id": image.image_id,
+        "image_id": record.image_id,
         "status": status,
-        "status_url": status_url(request, &image.image_id),
+        "status_url": status_url(request, &record.image_id),
     });
-    let mut response = json_response(StatusCode::ACCEPTED, &body);
-    set_location(&mut response, &image.image_id);
-    Ok(response)
+    Ok(created_response(
+        StatusCode::ACCEPTED,
+        &body,
+        &record.image_id,
+        replayed,
+    ))
+}
+
+/// Creates the record, or, when an idempotency key names an image that exists, returns that image if it
+/// was created by the same request (the `bool` says it is a replay).
+async fn create_or_replay(api: &Api, image: &NewImage) -> Result<(ImageRecord, bool), ApiError> {
+    // Two rounds: a replayed image may be deleted (or expire) between the create and the read.
+    for _ in 0..2 {
+        if api.store.create(image).await? == Created::New {
+            return Ok((record_of_new(image), false));
+        }
+        let Some(existing) = api.store.get(&image.image_id).await? else {
+            continue;
+        };
+        if image.request_fingerprint.is_none()
+            || existing.request_fingerprint != image.request_fingerprint
+            || existing.owner != image.owner
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request; use a new key for a new image",
+            ));
+        }
+        return Ok((existing, true));
+    }
+    Err(ApiError::from(PipelineError::transient(
+        "idempotent image vanished twice while being created",
+    )))
+}
+
+/// The record `StatusStore::create` wrote for `image`, without reading it back.
+fn record_of_new(image: &NewImage) -> ImageRecord {
+    ImageRecord {
+        image_id: image.image_id,
+        status: Status::PendingUpload,
+        created_at: image.created_at_ms,
+        updated_at: image.created_at_ms,
+        timeline: HashMap::from([(Status::PendingUpload.as_str().to_owned(), image.created_at_ms)]),
+        owner: image.owner.clone(),
+        content_type: Some(image.content_type.clone()),
+        filename: image.filename.clone(),
+        s3_key: image.s3_key.clone(),
+        s3_version: None,
+        size_bytes: None,
+        width: None,
+        height: None,
+        format: None,
+        predictions: None,
+        model: None,
+        timings_ms: HashMap::new(),
+        error: None,
+        result_key: None,
+        s3_sequencer: None,
+        request_fingerprint: image.request_fingerprint.clone(),
+        expires_at: image.expires_at_secs,
+    }
+}
+
+fn created_response(status: StatusCode, body: &Value, id: &ImageId, replayed: bool) -> Response<Body> {
+    let mut response = json_response(status, body);
+    set_location(&mut response, id);
+    if replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, header::HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The request's idempotency key, if it sent a well-formed one.
+fn idempotency_key(request: &Request) -> Result<Option<&str>, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|key| (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 printable ASCII characters"))
 }
 
 fn check_content_type(content_type: &str) -> Result<(), ApiError> {
@@ -257,18 +361,34 @@ fn check_upload_size(api: &Api, length: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn new_image(api: &Api, request: &Request, content_type: &str, filename: Option<String>) -> NewImage {
-    let image_id = ImageId::new_random();
+/// The record a create request asks for: a random id, or with an idempotency key the id that key names
+/// (with a fingerprint of `request` to recognise a replay).
+fn new_image(
+    api: &Api,
+    request: &Request,
+    content_type: &str,
+    filename: Option<String>,
+    fingerprint: &[&str],
+) -> Result<NewImage, ApiError> {
+    let owner = caller(request);
+    let (image_id, request_fingerprint) = match idempotency_key(request)? {
+        Some(key) => (
+            ImageId::from_idempotency_key(owner.as_deref(), key),
+            Some(hex_sha256(fingerprint.join("\0").as_bytes())),
+        ),
+        None => (ImageId::new_random(), None),
+    };
     let created_at_ms = now_ms();
-    NewImage {
+    Ok(NewImage {
         image_id,
-        owner: caller(request),
+        owner,
         content_type: content_type.to_owned(),
         filename,
         s3_key: keys::upload_key(&image_id),
         created_at_ms,
         expires_at_secs: created_at_ms / 1000 + api.config.retention_days as i64 * 86_400,
-    }
+        request_fingerprint,
+    })
 }
 
 /// What `GET /images/{id}` returns: the record without storage internals.
@@ -325,16 +445,41 @@ impl From<ImageRecord> for ImageView {
     }
 }
 
-async fn get(api: &Api, request: &Request, id: &str) -> Result<Response<Body>, ApiError> {
-    let image_id: ImageId = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("image id must be a UUID v4"))?;
-    let record = api.store.get(&image_id).await?.ok_or_else(ApiError::not_found)?;
-    // Another caller's image is indistinguishable from a missing one.
+fn parse_id(id: &str) -> Result<ImageId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("image id must be a lowercase UUID v4"))
+}
+
+/// The caller's image: another caller's image is indistinguishable from a missing one.
+async fn owned_record(api: &Api, request: &Request, id: &ImageId) -> Result<ImageRecord, ApiError> {
+    let record = api.store.get(id).await?.ok_or_else(ApiError::not_found)?;
     if record.owner.is_some() && record.owner != caller(request) {
         return Err(ApiError::not_found());
     }
+    Ok(record)
+}
+
+async fn get(api: &Api, request: &Request, id: &str) -> Result<Response<Body>, ApiError> {
+    let record = owned_record(api, request, &parse_id(id)?).await?;
     Ok(json_response(StatusCode::OK, &ImageView::from(record)))
+}
+
+/// `DELETE /images/{id}`: every stored version of the image's objects, then the record.
+///
+/// Objects go first so that a failure part-way leaves the record for the client's retry to find. A stage
+/// still working on the image may write its output after this; its status write then finds no record
+/// (conditional writes never recreate one) and the bucket's lifecycle rules expire the stray object.
+async fn delete(api: &Api, request: &Request, id: &str) -> Result<Response<Body>, ApiError> {
+    let image_id = parse_id(id)?;
+    let record = owned_record(api, request, &image_id).await?;
+    let removed = api.objects.delete_all_versions(&keys::object_keys(&image_id)).await?;
+    if !api.store.delete(&image_id, record.owner.as_deref()).await? {
+        return Err(ApiError::not_found());
+    }
+    info!(image_id = %image_id, objects_removed = removed, "deleted image");
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
 }
 
 /// `GET /images?status=&limit=&next_token=`: the caller's images (every image in the local `none`

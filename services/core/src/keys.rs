@@ -22,6 +22,11 @@ pub fn result_key(id: &ImageId) -> String {
     format!("{RESULT_PREFIX}{id}.json")
 }
 
+/// Every object the pipeline may store for an image, for deletion.
+pub fn object_keys(id: &ImageId) -> [String; 3] {
+    [upload_key(id), preprocessed_key(id), result_key(id)]
+}
+
 /// The image id an upload key names, if it is one of ours.
 pub fn image_id_from_upload_key(key: &str) -> Option<ImageId> {
     key.strip_prefix(UPLOAD_PREFIX)?.parse().ok()

@@ -98,6 +98,59 @@ impl ObjectStore {
         Ok(response.version_id().map(str::to_owned))
     }
 
+    /// Deletes every version and delete marker of each of `keys` (a versioned bucket keeps the old bytes
+    /// otherwise), returning how many were removed. A key with nothing stored is not an error.
+    pub async fn delete_all_versions(&self, keys: &[String]) -> Result<usize, PipelineError> {
+        let mut deleted = 0;
+        for key in keys {
+            let mut versions = Vec::new();
+            let (mut key_marker, mut version_marker) = (None, None);
+            loop {
+                let page = self
+                    .client
+                    .list_object_versions()
+                    .bucket(&self.bucket)
+                    .prefix(key)
+                    .set_key_marker(key_marker.take())
+                    .set_version_id_marker(version_marker.take())
+                    .send()
+                    .await
+                    .map_err(|e| transient("S3 ListObjectVersions", e))?;
+                // The prefix also matches longer keys; only this exact key is the image's.
+                let exact = |k: Option<&str>| k == Some(key.as_str());
+                versions.extend(
+                    page.versions()
+                        .iter()
+                        .filter(|v| exact(v.key()))
+                        .filter_map(|v| v.version_id().map(str::to_owned)),
+                );
+                versions.extend(
+                    page.delete_markers()
+                        .iter()
+                        .filter(|m| exact(m.key()))
+                        .filter_map(|m| m.version_id().map(str::to_owned)),
+                );
+                if page.is_truncated() != Some(true) {
+                    break;
+                }
+                key_marker = page.next_key_marker().map(str::to_owned);
+                version_marker = page.next_version_id_marker().map(str::to_owned);
+            }
+            for version in versions {
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .version_id(version)
+                    .send()
+                    .await
+                    .map_err(|e| transient("S3 DeleteObject", e))?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     /// A presigned PUT for `key` that only accepts the given Content-Type.
     pub async fn presign_put(
         &self,

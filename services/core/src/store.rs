@@ -39,6 +39,17 @@ pub struct NewImage {
     pub created_at_ms: i64,
     /// Epoch seconds after which DynamoDB's TTL may delete the item.
     pub expires_at_secs: i64,
+    /// For a request made with an idempotency key: a digest of what was asked, so that a replay can be
+    /// told apart from a different request reusing the key.
+    pub request_fingerprint: Option<String>,
+}
+
+/// What `StatusStore::create` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    New,
+    /// A record with this id exists already (an idempotent replay, or a collision): nothing was written.
+    Exists,
 }
 
 /// The stored job as the API and the handlers read it.
@@ -79,6 +90,8 @@ pub struct ImageRecord {
     pub result_key: Option<String>,
     #[serde(default)]
     pub s3_sequencer: Option<String>,
+    #[serde(default)]
+    pub request_fingerprint: Option<String>,
     pub expires_at: i64,
 }
 
@@ -139,8 +152,8 @@ impl StatusStore {
         }
     }
 
-    /// Creates the record in `pending_upload`; fails if the id already exists.
-    pub async fn create(&self, image: &NewImage) -> Result<(), PipelineError> {
+    /// Creates the record in `pending_upload`, unless the id already exists.
+    pub async fn create(&self, image: &NewImage) -> Result<Created, PipelineError> {
         let status = Status::PendingUpload;
         let mut item = HashMap::from([
             ("image_id".to_owned(), s(image.image_id.to_string())),
@@ -163,15 +176,46 @@ impl StatusStore {
         if let Some(filename) = &image.filename {
             item.insert("filename".to_owned(), s(filename));
         }
-        self.client
+        if let Some(fingerprint) = &image.request_fingerprint {
+            item.insert("request_fingerprint".to_owned(), s(fingerprint));
+        }
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(image_id)")
             .send()
-            .await
-            .map_err(|e| transient("DynamoDB PutItem", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(Created::New),
+            Err(err) if is_condition_failure(&err) => Ok(Created::Exists),
+            Err(err) => Err(transient("DynamoDB PutItem", err)),
+        }
+    }
+
+    /// Deletes the record if `owner` may: a record with an owner only for that owner, an ownerless
+    /// (local `none` mode) record for anyone. Returns whether a record was deleted.
+    pub async fn delete(&self, id: &ImageId, owner: Option<&str>) -> Result<bool, PipelineError> {
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("image_id", s(id.to_string()))
+            .expression_attribute_names("#owner", "owner");
+        request = match owner {
+            Some(owner) => request
+                .condition_expression(
+                    "attribute_exists(image_id) AND (attribute_not_exists(#owner) OR #owner = :owner)",
+                )
+                .expression_attribute_values(":owner", s(owner)),
+            None => request.condition_expression("attribute_exists(image_id) AND attribute_not_exists(#owner)"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(transient("DynamoDB DeleteItem", err)),
+        }
     }
 
     pub async fn get(&self, id: &ImageId) -> Result<Option<ImageRecord>, PipelineError> {
@@ -209,12 +253,7 @@ impl StatusStore {
             .await;
         match result {
             Ok(_) => Ok(Transition::Applied),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .map(|e| e.is_conditional_check_failed_exception())
-                    .unwrap_or(false) =>
-            {
+            Err(err) if is_condition_failure(&err) => {
                 let current = self.get(id).await?.map(|record| record.status);
                 Ok(Transition::Rejected { current })
             }
@@ -374,6 +413,14 @@ impl StatusStore {
         records.truncate(want);
         Ok(records)
     }
+}
+
+/// Whether a DynamoDB call failed only because its condition expression did not hold.
+fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
 /// Builds the UpdateItem expression of one transition.

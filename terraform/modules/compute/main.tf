@@ -227,7 +227,7 @@ data "aws_iam_policy_document" "api" {
 
   statement {
     sid       = "ReadWriteImageRecords"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [var.table_arn]
   }
 
@@ -242,6 +242,35 @@ data "aws_iam_policy_document" "api" {
     sid       = "WriteUploads"
     actions   = ["s3:PutObject"]
     resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]
+  }
+
+  statement {
+    # DELETE /images/{id} removes every stored version of the image's objects (by version id, so the
+    # versioned bucket keeps nothing behind).
+    sid     = "DeleteImageObjectVersions"
+    actions = ["s3:DeleteObjectVersion"]
+    resources = [
+      "${var.bucket_arn}/${var.object_prefixes.uploads}*",
+      "${var.bucket_arn}/${var.object_prefixes.preprocessed}*",
+      "${var.bucket_arn}/${var.object_prefixes.results}*",
+    ]
+  }
+
+  statement {
+    # ...which it finds by listing the versions of the image's exact keys.
+    sid       = "FindImageObjectVersions"
+    actions   = ["s3:ListBucketVersions"]
+    resources = [var.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values = [
+        "${var.object_prefixes.uploads}*",
+        "${var.object_prefixes.preprocessed}*",
+        "${var.object_prefixes.results}*",
+      ]
+    }
   }
 }
 

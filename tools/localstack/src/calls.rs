@@ -42,7 +42,7 @@ impl AwsCalls {
 #[derive(Debug)]
 struct Recorder(Arc<AwsCalls>);
 
-/// The IAM action an SDK call needs. Reading a specific object version is its own action.
+/// The IAM action an SDK call needs. Reading or deleting a specific object version is its own action.
 fn iam_action(service: &str, operation: &str, context: &BeforeSerializationInterceptorContextRef<'_>) -> String {
     let service = match service.to_ascii_lowercase().as_str() {
         "s3" => "s3".to_owned(),
@@ -60,7 +60,23 @@ fn iam_action(service: &str, operation: &str, context: &BeforeSerializationInter
             return "s3:GetObjectVersion".into();
         }
     }
-    format!("{service}:{operation}")
+    if service == "s3" && operation == "DeleteObject" {
+        let versioned = context
+            .input()
+            .downcast_ref::<aws_sdk_s3::operation::delete_object::DeleteObjectInput>()
+            .and_then(|input| input.version_id())
+            .is_some();
+        if versioned {
+            return "s3:DeleteObjectVersion".into();
+        }
+    }
+    // Operations whose IAM action has another name.
+    let action = match (service.as_str(), operation) {
+        ("s3", "ListObjectVersions") => "ListBucketVersions",
+        ("s3", "ListObjectsV2") => "ListBucket",
+        _ => operation,
+    };
+    format!("{service}:{action}")
 }
 
 impl Intercept for Recorder {

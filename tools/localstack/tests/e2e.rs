@@ -225,6 +225,36 @@ async fn every_aws_call_is_granted_and_every_grant_is_used() {
         .await
         .unwrap();
     assert_eq!(listed.status, StatusCode::OK);
+    // Deleting a finished image removes every version of every object it left, and the record.
+    let path = format!("/images/{inline_id}");
+    let deleted = client.api(Method::DELETE, &path, &[], Bytes::new()).await.unwrap();
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
+    let versions = stack
+        .clients
+        .s3
+        .list_object_versions()
+        .bucket(&stack.resources.bucket)
+        .send()
+        .await
+        .unwrap();
+    let inline_keys = imgpipe_core::keys::object_keys(&inline_id.parse().unwrap());
+    let left: Vec<_> = versions
+        .versions()
+        .iter()
+        .filter_map(|v| v.key())
+        .chain(versions.delete_markers().iter().filter_map(|m| m.key()))
+        .filter(|key| inline_keys.iter().any(|k| k == key))
+        .collect();
+    assert!(left.is_empty(), "objects left after DELETE: {left:?}");
+    assert!(
+        versions
+            .versions()
+            .iter()
+            .any(|v| v.key() == Some(&imgpipe_core::keys::upload_key(&id.parse().unwrap()))),
+        "the other image is untouched"
+    );
+    let gone = client.api(Method::GET, &path, &[], Bytes::new()).await.unwrap();
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
     // An upload nobody asked for: preprocess's claim is refused and it reads the record to say why.
     let stray = imgpipe_core::keys::upload_key(&imgpipe_core::ImageId::new_random());
     let s3 = &stack.clients.s3;

@@ -59,6 +59,7 @@ async fn create_record(store: &StatusStore) -> ImageId {
             s3_key: keys::upload_key(&image_id),
             created_at_ms,
             expires_at_secs: created_at_ms / 1000 + 3600,
+            request_fingerprint: None,
         })
         .await
         .unwrap();

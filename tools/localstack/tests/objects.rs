@@ -98,3 +98,62 @@ async fn presigned_put_signs_the_content_type_and_expiry() {
     assert!(put.status.is_success(), "{:?}", put);
     assert_eq!(store.get("uploads/x", None, 100).await.unwrap().bytes, b"pixels");
 }
+
+/// Deleting an image's objects leaves no version and no delete marker behind, and only touches the
+/// exact keys (a key that merely starts with the same text survives).
+#[tokio::test]
+async fn deleting_removes_every_version_of_exactly_those_keys() {
+    let (emulator, store) = store().await;
+    for bytes in [b"one".to_vec(), b"two".to_vec()] {
+        store.put("uploads/a", bytes, "image/png").await.unwrap();
+    }
+    store
+        .put("preprocessed/a", b"pixels".to_vec(), "application/octet-stream")
+        .await
+        .unwrap();
+    store
+        .put("uploads/ab", b"neighbour".to_vec(), "image/png")
+        .await
+        .unwrap();
+    // A delete marker on top of the versions, as a plain DELETE on a versioned bucket leaves.
+    emulator
+        .clients
+        .s3
+        .delete_object()
+        .bucket(store.bucket())
+        .key("uploads/a")
+        .send()
+        .await
+        .unwrap();
+
+    let keys = [
+        "uploads/a".to_owned(),
+        "preprocessed/a".to_owned(),
+        "results/a.json".to_owned(),
+    ];
+    assert_eq!(
+        store.delete_all_versions(&keys).await.unwrap(),
+        4,
+        "2 versions + 1 marker + 1 version"
+    );
+    let left = emulator
+        .clients
+        .s3
+        .list_object_versions()
+        .bucket(store.bucket())
+        .send()
+        .await
+        .unwrap();
+    let keys_left: Vec<_> = left
+        .versions()
+        .iter()
+        .filter_map(|v| v.key())
+        .chain(left.delete_markers().iter().filter_map(|m| m.key()))
+        .collect();
+    assert_eq!(keys_left, vec!["uploads/ab"]);
+    assert_eq!(
+        store.delete_all_versions(&keys).await.unwrap(),
+        0,
+        "nothing left is not an error"
+    );
+}

@@ -3,7 +3,7 @@
 use imgpipe_core::keys;
 use imgpipe_core::messages::ModelRef;
 use imgpipe_core::model::Prediction;
-use imgpipe_core::store::{Changes, NewImage, StatusStore, Transition};
+use imgpipe_core::store::{Changes, Created, NewImage, StatusStore, Transition};
 use imgpipe_core::{ErrorCode, ImageId, Status};
 use imgpipe_localstack::testing::Emulator;
 
@@ -20,8 +20,9 @@ async fn store_with_image() -> (Emulator, StatusStore, ImageId) {
         s3_key: keys::upload_key(&image_id),
         created_at_ms: 1_000,
         expires_at_secs: 99,
+        request_fingerprint: None,
     };
-    store.create(&image).await.expect("create");
+    assert_eq!(store.create(&image).await.expect("create"), Created::New);
     (emulator, store, image_id)
 }
 
@@ -38,7 +39,7 @@ async fn create_then_read_back() {
 }
 
 #[tokio::test]
-async fn creating_the_same_id_twice_fails() {
+async fn creating_the_same_id_twice_writes_nothing() {
     let (_emulator, store, id) = store_with_image().await;
     let again = NewImage {
         image_id: id,
@@ -48,12 +49,34 @@ async fn creating_the_same_id_twice_fails() {
         s3_key: keys::upload_key(&id),
         created_at_ms: 2_000,
         expires_at_secs: 99,
+        request_fingerprint: None,
     };
-    assert!(store.create(&again).await.is_err());
+    assert_eq!(store.create(&again).await.unwrap(), Created::Exists);
     assert_eq!(
         store.get(&id).await.unwrap().unwrap().content_type.as_deref(),
         Some("image/jpeg")
     );
+}
+
+#[tokio::test]
+async fn only_the_owner_deletes_a_record() {
+    let (_emulator, store, id) = store_with_image().await;
+    assert!(!store.delete(&id, Some("user-2")).await.unwrap(), "another owner");
+    assert!(
+        !store.delete(&id, None).await.unwrap(),
+        "no owner may not delete an owned record"
+    );
+    assert!(store.get(&id).await.unwrap().is_some());
+    assert!(store.delete(&id, Some("user-1")).await.unwrap());
+    assert!(store.get(&id).await.unwrap().is_none());
+    assert!(!store.delete(&id, Some("user-1")).await.unwrap(), "already gone");
+    // A stage finishing after the deletion does not bring the record back.
+    let late = store
+        .transition(&id, Status::Completed, Changes::default(), 5_000)
+        .await
+        .unwrap();
+    assert_eq!(late, Transition::Rejected { current: None });
+    assert!(store.get(&id).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -326,6 +326,19 @@ def check_pipeline(terraform: Path, pipeline_json: Path = PIPELINE) -> list[str]
             if root.modules[call].body.get(f"{queue}_max_receive_count") != f"${{var.{queue}_max_receive_count}}":
                 problems.append(f"root: module.{call} does not get {queue}_max_receive_count from var.{queue}_max_receive_count")
 
+    api = load(terraform, "api")
+    cors = tfparse.blocks(api.resource("aws_apigatewayv2_api", "this"), "cors_configuration")
+    if len(cors) != 1:
+        problems.append(f"api: {len(cors)} cors_configuration blocks, expected 1")
+    else:
+        for key in ("allow_methods", "allow_headers", "expose_headers"):
+            if literal(cors[0].get(key)) != pipeline["cors"][key]:
+                problems.append(f"api: cors {key} is {literal(cors[0].get(key))}, pipeline.json says {pipeline['cors'][key]}")
+        # Origins come from a variable whose validation refuses "*".
+        if literal(cors[0].get("allow_credentials")) is not False:
+            problems.append("api: cors must not allow credentials")
+    expect(api, "cors_max_age_seconds", pipeline["cors"]["max_age"])
+
     for queue in CONSUMERS:
         timeout = pipeline["functions"][queue]["timeout"]
         module_default = queues.variable_default(f"{queue}_visibility_timeout_seconds")

@@ -37,7 +37,7 @@ resource "aws_apigatewayv2_api" "this" {
         "x-amz-date",
         "x-amz-security-token",
       ]
-      expose_headers    = ["location"]
+      expose_headers    = ["idempotent-replayed", "location"]
       allow_credentials = false
       max_age           = var.cors_max_age_seconds
     }

@@ -25,7 +25,103 @@ pub const AUTH_MODE_HEADER: &str = "x-imgpipe-auth";
 /// Largest request body accepted, as API Gateway's HTTP API limit (10 MB).
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
-pub async fn serve(listener: TcpListener, api: Arc<Api>, mut shutdown: watch::Receiver<bool>) {
+/// CORS as API Gateway's `cors_configuration` applies it: preflights are answered by the gateway itself
+/// (the function never sees them), other responses get the headers when the `Origin` is allowed. The
+/// rules are `services/pipeline.json`'s, which Terraform's are tested against.
+#[derive(Clone, Debug, Default)]
+pub struct Cors {
+    /// Exact origins; empty means no CORS configuration (OPTIONS then reaches the function).
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_secs: u64,
+}
+
+impl Cors {
+    pub fn from_pipeline(allow_origins: Vec<String>) -> Self {
+        let settings = crate::pipeline_settings();
+        let list = |key: &str| -> Vec<String> {
+            settings["cors"][key]
+                .as_array()
+                .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        Self {
+            allow_origins,
+            allow_methods: list("allow_methods"),
+            allow_headers: list("allow_headers"),
+            expose_headers: list("expose_headers"),
+            max_age_secs: settings["cors"]["max_age"].as_u64().unwrap_or(0),
+        }
+    }
+
+    fn allowed_origin<'a>(&self, headers: &'a http::HeaderMap) -> Option<&'a str> {
+        let origin = headers.get(http::header::ORIGIN)?.to_str().ok()?;
+        self.allow_origins.iter().any(|o| o == origin).then_some(origin)
+    }
+
+    /// The gateway's answer to a preflight request, if this is one and CORS is configured.
+    fn preflight(&self, parts: &http::request::Parts) -> Option<hyper::Response<Full<Bytes>>> {
+        let requested_method = parts.headers.get(http::header::ACCESS_CONTROL_REQUEST_METHOD)?;
+        if self.allow_origins.is_empty() || parts.method != http::Method::OPTIONS {
+            return None;
+        }
+        let mut response = hyper::Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+        let method_ok = requested_method
+            .to_str()
+            .map(|m| self.allow_methods.iter().any(|a| a == m))
+            .unwrap_or(false);
+        let headers_ok = parts
+            .headers
+            .get(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .map(|requested| {
+                requested
+                    .to_str()
+                    .unwrap_or("\u{0}")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .all(|h| self.allow_headers.iter().any(|a| a.eq_ignore_ascii_case(h)))
+            })
+            .unwrap_or(true);
+        // A refused preflight gets no CORS headers: the browser then blocks the request.
+        if let (Some(origin), true, true) = (self.allowed_origin(&parts.headers), method_ok, headers_ok) {
+            let headers = response.headers_mut();
+            insert(headers, "access-control-allow-origin", origin);
+            insert(headers, "access-control-allow-methods", &self.allow_methods.join(","));
+            insert(headers, "access-control-allow-headers", &self.allow_headers.join(","));
+            insert(headers, "access-control-max-age", &self.max_age_secs.to_string());
+        }
+        insert(response.headers_mut(), "vary", "origin");
+        Some(response)
+    }
+
+    fn decorate(&self, request_headers: &http::HeaderMap, response_headers: &mut http::HeaderMap) {
+        if self.allow_origins.is_empty() {
+            return;
+        }
+        if let Some(origin) = self.allowed_origin(request_headers) {
+            insert(response_headers, "access-control-allow-origin", origin);
+            insert(
+                response_headers,
+                "access-control-expose-headers",
+                &self.expose_headers.join(","),
+            );
+        }
+        insert(response_headers, "vary", "origin");
+    }
+}
+
+fn insert(headers: &mut http::HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = http::HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+pub async fn serve(listener: TcpListener, api: Arc<Api>, cors: Cors, mut shutdown: watch::Receiver<bool>) {
+    let cors = Arc::new(cors);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -38,10 +134,12 @@ pub async fn serve(listener: TcpListener, api: Arc<Api>, mut shutdown: watch::Re
             _ = shutdown.changed() => break,
         };
         let api = Arc::clone(&api);
+        let cors = Arc::clone(&cors);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let api = Arc::clone(&api);
-                async move { Ok::<_, Infallible>(respond(&api, request, peer).await) }
+                let cors = Arc::clone(&cors);
+                async move { Ok::<_, Infallible>(respond(&api, &cors, request, peer).await) }
             });
             if let Err(err) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -53,8 +151,27 @@ pub async fn serve(listener: TcpListener, api: Arc<Api>, mut shutdown: watch::Re
     }
 }
 
-async fn respond(api: &Api, request: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+async fn respond(
+    api: &Api,
+    cors: &Cors,
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
+    if let Some(preflight) = cors.preflight(&parts) {
+        return preflight;
+    }
+    let mut response = forward(api, &parts, body, peer).await;
+    cors.decorate(&parts.headers, response.headers_mut());
+    response
+}
+
+async fn forward(
+    api: &Api,
+    parts: &http::request::Parts,
+    body: Incoming,
+    peer: SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) => return plain(400, &format!("cannot read the request body: {err}")),
@@ -62,7 +179,7 @@ async fn respond(api: &Api, request: hyper::Request<Incoming>, peer: SocketAddr)
     if body.len() > MAX_BODY_BYTES {
         return plain(413, "request body larger than the HTTP API limit");
     }
-    let event = payload_v2_event(&parts, &body, peer);
+    let event = payload_v2_event(parts, &body, peer);
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(err) => {

@@ -1,6 +1,6 @@
 //! `imgpipe-local`: the pipeline on this machine.
 //!
-//! - `imgpipe-local up [--state-dir DIR] [--port N]`: start moto, create the resources, run the handlers
+//! - `imgpipe-local up [--state-dir DIR] [--port N] [--cors-origin ORIGIN]...`: start moto, create the resources, run the handlers
 //!   and serve the API until SIGINT/SIGTERM. Writes `DIR/api-url` when ready.
 //! - `imgpipe-local submit --api URL [--timeout SECS] FILE...`: upload each file through a presigned URL,
 //!   wait for the result and print the top-5.
@@ -15,7 +15,7 @@ use imgpipe_localstack::{Stack, StackOptions};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage:
-  imgpipe-local up [--state-dir DIR] [--port N] [--root DIR]
+  imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--cors-origin ORIGIN]...
   imgpipe-local submit --api URL [--timeout SECS] FILE...";
 
 #[tokio::main]
@@ -56,6 +56,11 @@ async fn up(args: &[String]) -> Result<ExitCode, Error> {
     if let Some(port) = flag(args, "--port") {
         options.api_port = port.parse()?;
     }
+    options.cors_origins = args
+        .windows(2)
+        .filter(|pair| pair[0] == "--cors-origin")
+        .map(|pair| pair[1].clone())
+        .collect();
     let stack = Stack::start(options).await?;
     write_state(&state_dir, "moto.pid", &stack.moto.pid.to_string())?;
     write_state(&state_dir, "moto-endpoint", &stack.moto.endpoint)?;

@@ -38,6 +38,8 @@ pub struct StackOptions {
     /// Short locally so that retries are observable in seconds; AWS uses 6x the function timeout.
     pub visibility_timeout_secs: u32,
     pub ort_threads: usize,
+    /// Browser origins the local API allows (CORS); empty: no CORS, as Terraform's default.
+    pub cors_origins: Vec<String>,
 }
 
 impl StackOptions {
@@ -53,6 +55,7 @@ impl StackOptions {
             api_port: 0,
             visibility_timeout_secs: 5,
             ort_threads: 0,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -199,6 +202,7 @@ impl Stack {
         tasks.push(tokio::spawn(crate::http_api::serve(
             listener,
             api,
+            crate::http_api::Cors::from_pipeline(options.cors_origins.clone()),
             shutdown.subscribe(),
         )));
         info!(api_url, "local stack ready");

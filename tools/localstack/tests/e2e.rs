@@ -393,3 +393,77 @@ async fn listing_pages_newest_first_across_shards() {
     }
     stack.stop().await;
 }
+
+/// CORS as API Gateway applies `cors_configuration`: preflights answered without the function, headers
+/// only for allowed origins (echoed, never `*`), allowed methods and headers only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_answers_only_allowed_origins() {
+    let mut options = stack_options();
+    options.cors_origins = vec!["https://app.example".into()];
+    let stack = Stack::start(options).await.expect("stack starts");
+    let client = ApiClient::new(&stack.api_url);
+    let preflight = |origin: &'static str, method: &'static str, headers: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .api(
+                    Method::OPTIONS,
+                    "/images",
+                    &[
+                        ("origin", origin),
+                        ("access-control-request-method", method),
+                        ("access-control-request-headers", headers),
+                    ],
+                    Bytes::new(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let allow_origin = |response: &imgpipe_localstack::client::HttpResponse| {
+        response
+            .headers
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    let allowed = preflight("https://app.example", "POST", "content-type, idempotency-key").await;
+    assert_eq!(allowed.status, StatusCode::NO_CONTENT);
+    assert_eq!(allow_origin(&allowed).as_deref(), Some("https://app.example"));
+    let methods = allowed.headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(methods.split(',').any(|m| m == "DELETE"), "{methods}");
+    assert!(allowed.body.is_empty());
+
+    for refused in [
+        preflight("https://evil.example", "POST", "content-type").await,
+        preflight("https://app.example", "PATCH", "content-type").await,
+        preflight("https://app.example", "POST", "x-not-allowed").await,
+    ] {
+        assert_eq!(allow_origin(&refused), None, "{refused:?}");
+    }
+
+    let get = |origin: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .api(Method::GET, "/images", &[("origin", origin)], Bytes::new())
+                .await
+                .unwrap()
+        }
+    };
+    let ok = get("https://app.example").await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(allow_origin(&ok).as_deref(), Some("https://app.example"));
+    assert!(ok.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .contains("location"));
+    let other = get("https://evil.example").await;
+    assert_eq!(
+        other.status,
+        StatusCode::OK,
+        "CORS is the browser's check, not the server's"
+    );
+    assert_eq!(allow_origin(&other), None);
+    stack.stop().await;
+}

@@ -69,7 +69,7 @@ down:
 
 demo: up
 	@status=0; \
-	$(BIN)/imgpipe-local submit --api "$$(cat $(STATE_DIR)/api-url)" $(DEMO_IMAGES) || status=$$?; \
+	$(BIN)/imgpipe --api "$$(cat $(STATE_DIR)/api-url)" submit --wait $(DEMO_IMAGES) || status=$$?; \
 	$(MAKE) --no-print-directory down; \
 	exit $$status
 

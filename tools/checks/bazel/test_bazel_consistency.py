@@ -93,22 +93,22 @@ class MutationTest(unittest.TestCase):
         self.assertEqual(bc.check(self.root), [])
 
     def test_new_crate_without_build_file_fails(self):
-        write(self.path("tools/cli/Cargo.toml"), '[package]\nname = "imgpipe-cli"\nversion.workspace = true\n'
+        write(self.path("tools/newtool/Cargo.toml"), '[package]\nname = "imgpipe-newtool"\nversion.workspace = true\n'
               'edition.workspace = true\n\n[dependencies]\nimgpipe-core.workspace = true\n')
-        write(self.path("tools/cli/src/main.rs"), "fn main() {}\n")
-        add_member(self.root, "tools/cli")
-        self.assertFails(r"^tools/cli: workspace member imgpipe-cli has no BUILD\.bazel")
-        self.assertFails(r"manifests lack //tools/cli:Cargo\.toml")
+        write(self.path("tools/newtool/src/main.rs"), "fn main() {}\n")
+        add_member(self.root, "tools/newtool")
+        self.assertFails(r"^tools/newtool: workspace member imgpipe-newtool has no BUILD\.bazel")
+        self.assertFails(r"manifests lack //tools/newtool:Cargo\.toml")
 
     def test_new_crate_with_build_file_but_not_in_workspace_fails(self):
-        write(self.path("tools/cli/Cargo.toml"), '[package]\nname = "imgpipe-cli"\nversion.workspace = true\n'
+        write(self.path("tools/newtool/Cargo.toml"), '[package]\nname = "imgpipe-newtool"\nversion.workspace = true\n'
               'edition.workspace = true\n')
-        write(self.path("tools/cli/src/main.rs"), "fn main() {}\n")
-        write(self.path("tools/cli/BUILD.bazel"), 'load("@crates//:defs.bzl", "aliases", "all_crate_deps")\n'
-              'rust_binary(name = "imgpipe-cli", srcs = ["src/main.rs"], aliases = aliases(),\n'
+        write(self.path("tools/newtool/src/main.rs"), "fn main() {}\n")
+        write(self.path("tools/newtool/BUILD.bazel"), 'load("@crates//:defs.bzl", "aliases", "all_crate_deps")\n'
+              'rust_binary(name = "imgpipe-newtool", srcs = ["src/main.rs"], aliases = aliases(),\n'
               '    proc_macro_deps = all_crate_deps(proc_macro = True), deps = all_crate_deps(normal = True))\n')
-        add_member(self.root, "tools/cli")
-        errors = self.assertFails(r"manifests lack //tools/cli:Cargo\.toml")
+        add_member(self.root, "tools/newtool")
+        errors = self.assertFails(r"manifests lack //tools/newtool:Cargo\.toml")
         self.assertEqual(len(errors), 1, errors)
 
     def test_internal_cargo_dependency_without_bazel_twin_fails(self):

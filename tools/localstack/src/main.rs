@@ -1,29 +1,25 @@
 //! `imgpipe-local`: the pipeline on this machine.
 //!
-//! - `imgpipe-local up [--state-dir DIR] [--port N] [--cors-origin ORIGIN]...`: start moto, create the resources, run the handlers
-//!   and serve the API until SIGINT/SIGTERM. Writes `DIR/api-url` when ready.
-//! - `imgpipe-local submit --api URL [--timeout SECS] FILE...`: upload each file through a presigned URL,
-//!   wait for the result and print the top-5.
+//! - `imgpipe-local up [--state-dir DIR] [--port N] [--cors-origin ORIGIN]...`: start moto, create the
+//!   resources, run the handlers and serve the API until SIGINT/SIGTERM. Writes `DIR/api-url` when ready.
+//!
+//! The client is `imgpipe` (tools/cli): `imgpipe submit --wait FILE...` finds this stack's URL itself.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use imgpipe_localstack::client::ApiClient;
 use imgpipe_localstack::{Stack, StackOptions};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage:
-  imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--cors-origin ORIGIN]...
-  imgpipe-local submit --api URL [--timeout SECS] FILE...";
+  imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--cors-origin ORIGIN]...";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("up") => up(&args[1..]).await,
-        Some("submit") => submit(&args[1..]).await,
         _ => Err(USAGE.into()),
     };
     match result {
@@ -80,59 +76,4 @@ async fn up(args: &[String]) -> Result<ExitCode, Error> {
 
 fn write_state(dir: &Path, name: &str, value: &str) -> std::io::Result<()> {
     std::fs::write(dir.join(name), format!("{value}\n"))
-}
-
-async fn submit(args: &[String]) -> Result<ExitCode, Error> {
-    let api = flag(args, "--api").ok_or("--api URL is required")?;
-    let timeout = Duration::from_secs(flag(args, "--timeout").map(|t| t.parse()).transpose()?.unwrap_or(120));
-    let mut files = Vec::new();
-    let mut skip = false;
-    for arg in args {
-        if skip {
-            skip = false;
-        } else if arg.starts_with("--") {
-            skip = true;
-        } else {
-            files.push(PathBuf::from(arg));
-        }
-    }
-    if files.is_empty() {
-        return Err(USAGE.into());
-    }
-    let client = ApiClient::new(api);
-    let mut ids = Vec::new();
-    for file in &files {
-        let id = client.submit_file(file).await?;
-        println!("{}: submitted as {id}", file.display());
-        ids.push(id);
-    }
-    let mut all_completed = true;
-    for (file, id) in files.iter().zip(ids) {
-        let record = client.wait(&id, timeout, Duration::from_millis(250)).await?;
-        println!(
-            "\n{} ({id}): {}",
-            file.display(),
-            record["status"].as_str().unwrap_or("?")
-        );
-        if let Some(predictions) = record["predictions"].as_array() {
-            for (rank, p) in predictions.iter().enumerate() {
-                println!(
-                    "  {}. {:<28} {:>6.2}%  (class {})",
-                    rank + 1,
-                    p["label"].as_str().unwrap_or("?"),
-                    p["score"].as_f64().unwrap_or(0.0) * 100.0,
-                    p["class_index"]
-                );
-            }
-            println!("  model {}, timings {}", record["model"], record["timings_ms"]);
-        } else {
-            all_completed = false;
-            println!("  error: {}", record["error"]);
-        }
-    }
-    Ok(if all_completed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }

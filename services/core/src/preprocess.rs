@@ -75,12 +75,15 @@ pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, PipelineError> {
 /// compressed input), from the header alone. Lets a handler decode several images at once without
 /// exceeding its memory. Unreadable headers count as the input size: decoding them fails fast anyway.
 pub fn decode_memory_estimate(bytes: &[u8]) -> u64 {
-    let dimensions = sniff(bytes)
+    let header = sniff(bytes)
         .ok()
         .and_then(|format| ImageReader::with_format(Cursor::new(bytes), format).into_decoder().ok())
-        .map(|decoder| decoder.dimensions());
-    let pixels = dimensions.map(|(w, h)| u64::from(w) * u64::from(h)).unwrap_or(0);
-    pixels * 7 + bytes.len() as u64
+        .map(|decoder| (decoder.dimensions(), decoder.color_type().bytes_per_pixel()));
+    let Some(((width, height), decoded_bytes_per_pixel)) = header else {
+        return bytes.len() as u64;
+    };
+    // The decoded frame in its own depth (16-bit RGBA: 8 bytes a pixel) plus the 8-bit RGB copy.
+    u64::from(width) * u64::from(height) * (u64::from(decoded_bytes_per_pixel) + 3) + bytes.len() as u64
 }
 
 /// Checks the upload's size before anything is downloaded.
@@ -105,6 +108,15 @@ pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Resul
             "the JPEG ends before its image data does (truncated upload?)",
         ));
     }
+    if format == ImageFormat::Jpeg {
+        let scans = jpeg_scan_count(bytes);
+        if scans > MAX_JPEG_SCANS {
+            return Err(PipelineError::permanent(
+                ErrorCode::CorruptImage,
+                format!("the JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are accepted"),
+            ));
+        }
+    }
     let rgb = decode_upright_rgb(bytes, format, limits, spec.resize_shorter_side)?;
     let (source_width, source_height) = (rgb.width(), rgb.height());
     let pixels = resize_and_crop(rgb.into_raw(), source_width, source_height, spec)?;
@@ -128,6 +140,16 @@ pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
         Some(start) => bytes[start..].windows(2).any(|w| w == [0xFF, 0xD9]),
         None => false,
     }
+}
+
+/// Most scans a JPEG may have. Encoders write 1 (baseline) to about 10 (libjpeg's progressive script);
+/// each scan makes the decoder revisit every block, so thousands of tiny scans are a CPU bomb that would
+/// outlast the function's timeout.
+pub const MAX_JPEG_SCANS: usize = 100;
+
+/// Start-of-scan markers in a JPEG (the stuffing rule of `jpeg_is_complete` makes them unambiguous).
+pub fn jpeg_scan_count(bytes: &[u8]) -> usize {
+    bytes.windows(2).filter(|w| *w == [0xFF, 0xDA]).count()
 }
 
 fn decode_upright_rgb(
@@ -253,11 +275,26 @@ pub fn center_crop_origin(width: u32, height: u32, crop: u32) -> (u32, u32) {
     (offset(width), offset(height))
 }
 
+/// Resizes the shorter side to `resize_shorter_side` and crops the centre square, in one pass over only
+/// the source region the crop needs: the same samples as resizing the whole image and then cropping
+/// (the filter still reads the source pixels just outside the region), without the full-size
+/// intermediate. A 100000x1 strip would otherwise need a 25600000x256 buffer (19.7 GB).
 fn resize_and_crop(rgb: Vec<u8>, width: u32, height: u32, spec: &PreprocessSpec) -> Result<Vec<u8>, PipelineError> {
     let internal = |e: &dyn std::fmt::Display| PipelineError::permanent(ErrorCode::Internal, format!("resize: {e}"));
     let (resized_w, resized_h) = resized_dimensions(width, height, spec.resize_shorter_side);
+    let (left, top) = center_crop_origin(resized_w, resized_h, spec.center_crop);
+    let (scale_x, scale_y) = (
+        f64::from(width) / f64::from(resized_w),
+        f64::from(height) / f64::from(resized_h),
+    );
+    let crop = f64::from(spec.center_crop);
+    let (src_left, src_top) = (f64::from(left) * scale_x, f64::from(top) * scale_y);
+    // Rounding must not push the region past the edge, which the resizer refuses.
+    let src_width = (crop * scale_x).min(f64::from(width) - src_left);
+    let src_height = (crop * scale_y).min(f64::from(height) - src_top);
+
     let src = Image::from_vec_u8(width, height, rgb, PixelType::U8x3).map_err(|e| internal(&e))?;
-    let mut resized = Image::new(resized_w, resized_h, PixelType::U8x3);
+    let mut cropped = Image::new(spec.center_crop, spec.center_crop, PixelType::U8x3);
     let filter = match spec.filter {
         ResizeFilter::Bilinear => FilterType::Bilinear,
         // Pillow's BICUBIC is the a = -0.5 cubic, which is Catmull-Rom.
@@ -268,20 +305,13 @@ fn resize_and_crop(rgb: Vec<u8>, width: u32, height: u32, spec: &PreprocessSpec)
     } else {
         ResizeAlg::Interpolation(filter)
     };
+    let options = ResizeOptions::new()
+        .resize_alg(algorithm)
+        .crop(src_left, src_top, src_width, src_height);
     Resizer::new()
-        .resize(&src, &mut resized, &ResizeOptions::new().resize_alg(algorithm))
+        .resize(&src, &mut cropped, &options)
         .map_err(|e| internal(&e))?;
-
-    let crop = spec.center_crop as usize;
-    let (left, top) = center_crop_origin(resized_w, resized_h, spec.center_crop);
-    let row_bytes = resized_w as usize * 3;
-    let buffer = resized.buffer();
-    let mut pixels = Vec::with_capacity(crop * crop * 3);
-    for row in top as usize..top as usize + crop {
-        let start = row * row_bytes + left as usize * 3;
-        pixels.extend_from_slice(&buffer[start..start + crop * 3]);
-    }
-    Ok(pixels)
+    Ok(cropped.into_vec())
 }
 
 #[cfg(test)]
@@ -437,9 +467,70 @@ mod tests {
 
     #[test]
     fn decode_memory_is_estimated_from_the_header() {
-        let bytes = encode(&two_tone(320, 200), ImageFormat::Png);
-        assert_eq!(decode_memory_estimate(&bytes), 320 * 200 * 7 + bytes.len() as u64);
+        let rgb = encode(&two_tone(320, 200), ImageFormat::Png);
+        assert_eq!(decode_memory_estimate(&rgb), 320 * 200 * (3 + 3) + rgb.len() as u64);
+        let rgba16 = encode(&DynamicImage::new_rgba16(320, 200), ImageFormat::Png);
+        assert_eq!(
+            decode_memory_estimate(&rgba16),
+            320 * 200 * (8 + 3) + rgba16.len() as u64
+        );
         assert_eq!(decode_memory_estimate(b"not an image"), 12);
+    }
+
+    /// Cropping before resizing gives the pixels of resizing the whole image and cropping it.
+    #[test]
+    fn crop_first_resize_matches_resize_then_crop() {
+        let spec = sample().preprocess;
+        let mut noise = image::RgbImage::new(341, 517);
+        let mut state = 12345u32;
+        for pixel in noise.pixels_mut() {
+            for channel in &mut pixel.0 {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                *channel = (state >> 16) as u8;
+            }
+        }
+        let (w, h) = noise.dimensions();
+        let fast = resize_and_crop(noise.clone().into_raw(), w, h, &spec).unwrap();
+
+        let (rw, rh) = resized_dimensions(w, h, spec.resize_shorter_side);
+        let src = Image::from_vec_u8(w, h, noise.into_raw(), PixelType::U8x3).unwrap();
+        let mut full = Image::new(rw, rh, PixelType::U8x3);
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+        Resizer::new().resize(&src, &mut full, &options).unwrap();
+        let (left, top) = center_crop_origin(rw, rh, spec.center_crop);
+        let crop = spec.center_crop as usize;
+        let reference: Vec<u8> = (top as usize..top as usize + crop)
+            .flat_map(|row| {
+                let start = (row * rw as usize + left as usize) * 3;
+                full.buffer()[start..start + crop * 3].to_vec()
+            })
+            .collect();
+        let max_diff = fast.iter().zip(&reference).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(max_diff <= 1, "largest difference {max_diff}");
+    }
+
+    /// Extreme strips pass the pixel limit; they must not need a buffer of the resized full image.
+    #[test]
+    fn thin_strips_are_preprocessed_in_bounded_memory() {
+        for (w, h) in [(100_000, 1), (1, 100_000), (65_500, 1)] {
+            let bytes = encode(&two_tone(w, h), ImageFormat::Png);
+            let out = preprocess(&bytes, &sample().preprocess, &Limits::default()).unwrap();
+            assert_eq!(out.pixels.len(), 224 * 224 * 3, "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn jpegs_with_too_many_scans_are_refused_before_decoding() {
+        let mut bytes = encode(&two_tone(64, 64), ImageFormat::Jpeg);
+        assert_eq!(jpeg_scan_count(&bytes), 1);
+        // Extra (empty) scans before the end-of-image marker.
+        let eoi = bytes.len() - 2;
+        let sos = [0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00];
+        let extra: Vec<u8> = sos.iter().copied().cycle().take(sos.len() * MAX_JPEG_SCANS).collect();
+        bytes.splice(eoi..eoi, extra);
+        let err = preprocess(&bytes, &sample().preprocess, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::CorruptImage), "{err}");
+        assert!(err.to_string().contains("scans"), "{err}");
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// The methods a 405 must list in its `Allow` header (RFC 9110).
+    allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -53,6 +55,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            allow: None,
         }
     }
 
@@ -81,10 +84,18 @@ impl From<PipelineError> for ApiError {
 pub async fn handle(api: &Api, request: Request) -> Response<Body> {
     match route(api, &request).await {
         Ok(response) => response,
-        Err(err) => json_response(
-            err.status,
-            &json!({"error": {"code": err.code, "message": err.message}}),
-        ),
+        Err(err) => {
+            let mut response = json_response(
+                err.status,
+                &json!({"error": {"code": err.code, "message": err.message}}),
+            );
+            if let Some(allow) = err.allow {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+            }
+            response
+        }
     }
 }
 
@@ -102,12 +113,15 @@ async fn route(api: &Api, request: &Request) -> Result<Response<Body>, ApiError>
     }
 }
 
-fn method_not_allowed(allowed: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("allowed: {allowed}"),
-    )
+fn method_not_allowed(allowed: &'static str) -> ApiError {
+    ApiError {
+        allow: Some(allowed),
+        ..ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("allowed: {allowed}"),
+        )
+    }
 }
 
 /// The caller's identity from the authorizer: the JWT `sub`, else the IAM caller's ARN.
@@ -300,7 +314,6 @@ fn record_of_new(image: &NewImage) -> ImageRecord {
         model: None,
         timings_ms: HashMap::new(),
         error: None,
-        result_key: None,
         s3_sequencer: None,
         request_fingerprint: image.request_fingerprint.clone(),
         expires_at: image.expires_at_secs,

@@ -174,10 +174,10 @@ async fn forward(
 ) -> hyper::Response<Full<Bytes>> {
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(err) => return plain(400, &format!("cannot read the request body: {err}")),
+        Err(err) => return plain(400, "bad_request", &format!("cannot read the request body: {err}")),
     };
     if body.len() > MAX_BODY_BYTES {
-        return plain(413, "request body larger than the HTTP API limit");
+        return plain(413, "too_large", "request body larger than the HTTP API limit");
     }
     let event = payload_v2_event(parts, &body, peer);
     let request = match lambda_http::request::from_str(&event.to_string()) {
@@ -185,6 +185,7 @@ async fn forward(
         Err(err) => {
             return plain(
                 400,
+                "bad_request",
                 &format!("request cannot be expressed as a payload 2.0 event: {err}"),
             )
         }
@@ -220,6 +221,8 @@ pub fn payload_v2_event(parts: &http::request::Parts, body: &[u8], peer: SocketA
             }
         }
     }
+    // API Gateway tells the function the scheme the client used; here it is always plain HTTP.
+    headers.insert("x-forwarded-proto".into(), Value::String("http".into()));
     let raw_query = parts.uri.query().unwrap_or_default().to_owned();
     let mut query = Map::new();
     for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
@@ -292,9 +295,14 @@ pub fn payload_v2_event(parts: &http::request::Parts, body: &[u8], peer: SocketA
     event
 }
 
-fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
-    let body = json!({"error": {"code": "bad_request", "message": message}}).to_string();
+/// An error the gateway itself answers, in the API's error shape.
+fn plain(status: u16, code: &str, message: &str) -> hyper::Response<Full<Bytes>> {
+    let body = json!({"error": {"code": code, "message": message}}).to_string();
     let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     response
 }

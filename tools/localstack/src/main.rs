@@ -18,6 +18,10 @@ const USAGE: &str = "usage:
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let result = match args.first().map(String::as_str) {
         Some("up") => up(&args[1..]).await,
         _ => Err(USAGE.into()),

@@ -213,8 +213,13 @@ async fn only_the_owner_deletes_and_a_deleted_image_is_gone() {
     );
     let (status, body) = call(&api, event("DELETE", "/images/not-an-id", "", None, &alice)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = call(&api, event("PUT", &path, "", None, &alice)).await;
+    let (status, body, headers) = call_with_headers(&api, event("PUT", &path, "", None, &alice)).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(
+        headers.get("allow").map(|v| v.as_bytes()),
+        Some(&b"GET, DELETE"[..]),
+        "RFC 9110: a 405 lists the methods"
+    );
 }
 
 #[tokio::test]

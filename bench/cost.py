@@ -95,7 +95,7 @@ ASSUMPTIONS = {
 #     S3 PutObject preprocessed/{id}, SQS SendMessage to the inference queue, UpdateItem preprocessed.
 #     The event source mapping: one ReceiveMessage and one DeleteMessageBatch per batch.
 #   inference (services/inference/src/lib.rs): GetItem (consistent), S3 GetObject preprocessed,
-#     one model run per batch, S3 PutObject results/{id}.json, UpdateItem completed.
+#     one model run per batch, UpdateItem completed (the result lives in the item only).
 #     The event source mapping: one ReceiveMessage and one DeleteMessageBatch per batch.
 CALLS = {
     "api": ["dynamodb PutItem (pending_upload)"],
@@ -109,7 +109,6 @@ CALLS = {
     "inference": [
         "dynamodb GetItem (consistent)",
         "s3 GetObject preprocessed/{id}",
-        "s3 PutObject results/{id}.json",
         "dynamodb UpdateItem (completed)",
     ],
 }
@@ -148,13 +147,13 @@ class Design:
     inference_batch: int = 8
     inference_threads: int = 0  # IMGPIPE_ORT_THREADS: 0 = every vCPU the function sees (the default)
     pixels_via: str = "s3"  # "s3" | "sqs" (binary message attribute) | "none" (one function does both)
-    result_json_in_s3: bool = True
+    result_json_in_s3: bool = False  # inference wrote results/{id}.json too until 2026-11-27
     gsi_projection: str = "ALL"  # "ALL" | "KEYS_ONLY" (both indexes)
     status_writes: tuple = ("create", "preprocessing", "preprocessed", "completed")
     poll_interval_s: float = ASSUMPTIONS["poll_interval_s"]
     expected_latency_s: float = ASSUMPTIONS["expected_latency_s"]
     app_log_lines: bool = True  # INFO application logs (False: log level WARN)
-    slim_item: bool = False  # completion REMOVEs the claim fields and stores 4-digit scores (item under 1 KB)
+    slim_item: bool = True  # a terminal write REMOVEs the claim fields (store.rs; until 2026-11-27 it did not)
 
 
 def load_pipeline_defaults(path: str = os.path.join(REPO, "services", "pipeline.json")) -> Design:
@@ -301,7 +300,6 @@ def status_write_units(design: Design, owner: bool) -> dict:
         done = items["completed"]
         for name in ("claimant", "claim_expires_at", "s3_sequencer"):
             done.pop(name, None)
-        done["predictions"] = [dict(p, score=round(p["score"], 4)) for p in done["predictions"]]
     order = ["create", "preprocessing", "preprocessed", "completed"]
     overhead = ASSUMPTIONS["gsi_entry_overhead_bytes"]
     keys_only = 36 + 40 + 8 + overhead  # image_id + index key + created_at + overhead
@@ -555,14 +553,16 @@ def alternatives(measured: Measured, design: Design) -> list:
     """What each design change alone (and all the cheap ones together) would do to the all-in cost."""
     base = breakdown(measured, design)["total_usd_per_1k"]
     options = [
-        ("no result JSON in S3 (DynamoDB already holds the top-5)", replace(design, result_json_in_s3=False)),
+        ("also a result JSON in S3 (the design before 2026-11-27; DynamoDB holds the top-5 anyway)",
+         replace(design, result_json_in_s3=True)),
         ("preprocessed pixels inside the SQS message (binary attribute, 3 x 64 KB chunks) instead of S3",
          replace(design, pixels_via="sqs")),
         ("status and owner indexes projected KEYS_ONLY instead of ALL", replace(design, gsi_projection="KEYS_ONLY")),
         ("one function for both stages (no intermediate pixels, no preprocessed write)",
          replace(design, pixels_via="none", status_writes=("create", "preprocessing", "completed"))),
-        ("completed item under 1 KB (REMOVE the claim fields, 4-digit scores)", replace(design, slim_item=True)),
-        ("clients poll every 0.25 s (the local client's interval)", replace(design, poll_interval_s=0.25)),
+        ("the completed item keeps its claim fields (over 1 KB: the design before 2026-11-27)",
+         replace(design, slim_item=False)),
+        ("clients poll every 0.25 s", replace(design, poll_interval_s=0.25)),
         ("clients poll every 2 s", replace(design, poll_interval_s=2.0)),
         ("application log level WARN (no per-image INFO lines)", replace(design, app_log_lines=False)),
         ("IMGPIPE_ORT_THREADS=1 on the inference function (one intra-op thread)", replace(design, inference_threads=1)),
@@ -574,10 +574,10 @@ def alternatives(measured: Measured, design: Design) -> list:
         total = breakdown(measured, d)["total_usd_per_1k"]
         rows.append({"change": name, "total_usd_per_1k": total, "saves_usd_per_1k": base - total,
                      "saves_percent": 100.0 * (base - total) / base})
-    lean = replace(design, result_json_in_s3=False, pixels_via="sqs", gsi_projection="KEYS_ONLY", app_log_lines=False,
-                   inference_threads=1, slim_item=True)
+    lean = replace(design, pixels_via="sqs", gsi_projection="KEYS_ONLY", app_log_lines=False,
+                   inference_threads=1)
     total = breakdown(measured, lean)["total_usd_per_1k"]
-    rows.append({"change": "together: no result JSON, pixels in SQS, KEYS_ONLY indexes, item under 1 KB, WARN logs, 1 ORT thread",
+    rows.append({"change": "together: pixels in SQS, KEYS_ONLY indexes, WARN logs, 1 ORT thread",
                  "total_usd_per_1k": total, "saves_usd_per_1k": base - total,
                  "saves_percent": 100.0 * (base - total) / base})
     lean1 = replace(lean, pixels_via="none", status_writes=("create", "preprocessing", "completed"))
@@ -753,7 +753,7 @@ def markdown(cost: dict) -> str:
         f"{a['poll_interval_s']:g} s and the result is ready {a['expected_latency_s']:g} s after the upload; "
         f"{a['log_bytes_per_app_line']} bytes per application log line, {a['log_bytes_per_invocation']} bytes "
         f"of platform log per invocation and {a['emf_bytes_per_invocation']} bytes of EMF metrics per preprocess or "
-        "inference invocation; X-Ray samples {100 * a['xray_sampled_fraction']:g}% of requests; the "
+        f"inference invocation; X-Ray samples {100 * a['xray_sampled_fraction']:g}% of requests; the "
         "owner index is written (IAM or JWT auth). Idle SQS long polling by the event source mappings "
         "is counted with the fixed monthly costs above, not per image.")
     return "\n".join(lines)

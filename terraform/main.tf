@@ -12,7 +12,6 @@ locals {
   object_prefixes = {
     uploads      = "uploads/"
     preprocessed = "preprocessed/"
-    results      = "results/"
   }
 
   # AWS's rule for Lambda consumers of SQS: a visibility timeout of at least six times the function's

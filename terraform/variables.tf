@@ -351,7 +351,7 @@ variable "max_pixels" {
 }
 
 variable "retention_days" {
-  description = "Days an image lives: the DynamoDB TTL the api function sets (IMGPIPE_RETENTION_DAYS) and the expiry of its uploads/ and results/ objects."
+  description = "Days an image lives: the DynamoDB TTL the api function sets (IMGPIPE_RETENTION_DAYS) and the expiry of its uploads/ objects."
   type        = number
   default     = 30
 

@@ -44,7 +44,7 @@ FUNCTIONS = ("api", "preprocess", "inference")
 CONSUMERS = ("preprocess", "inference")
 MODULES = ("storage", "queues", "compute", "api", "monitoring")
 CONFIG_STRUCTS = {"api": "ApiConfig", "preprocess": "PreprocessConfig", "inference": "InferenceConfig"}
-PREFIX_CONSTANTS = {"uploads": "UPLOAD_PREFIX", "preprocessed": "PREPROCESSED_PREFIX", "results": "RESULT_PREFIX"}
+PREFIX_CONSTANTS = {"uploads": "UPLOAD_PREFIX", "preprocessed": "PREPROCESSED_PREFIX"}
 
 
 ################################################################################
@@ -639,11 +639,11 @@ def test_iam_check_fails_on_a_missing_action(tf_copy: Path):
 def test_iam_check_fails_on_an_extra_action(tf_copy: Path):
     mutate(
         tf_copy / "modules" / "compute" / "main.tf",
-        'actions   = ["s3:PutObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.results}*"]',
-        'actions   = ["s3:PutObject", "s3:DeleteObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.results}*"]',
+        'actions   = ["s3:PutObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.preprocessed}*"]',
+        'actions   = ["s3:PutObject", "s3:DeleteObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.preprocessed}*"]',
     )
     assert check_iam(tf_copy) == [
-        "inference: s3:DeleteObject on bucket_prefix:results/ is granted but not in permissions.json"
+        "preprocess: s3:DeleteObject on bucket_prefix:preprocessed/ is granted but not in permissions.json"
     ]
 
 

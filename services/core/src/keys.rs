@@ -7,8 +7,6 @@ use crate::ImageId;
 pub const UPLOAD_PREFIX: &str = "uploads/";
 /// Where preprocess writes the model-ready pixels that inference reads.
 pub const PREPROCESSED_PREFIX: &str = "preprocessed/";
-/// Where inference writes the JSON result next to the DynamoDB item.
-pub const RESULT_PREFIX: &str = "results/";
 
 pub fn upload_key(id: &ImageId) -> String {
     format!("{UPLOAD_PREFIX}{id}")
@@ -18,13 +16,9 @@ pub fn preprocessed_key(id: &ImageId) -> String {
     format!("{PREPROCESSED_PREFIX}{id}")
 }
 
-pub fn result_key(id: &ImageId) -> String {
-    format!("{RESULT_PREFIX}{id}.json")
-}
-
 /// Every object the pipeline may store for an image, for deletion.
-pub fn object_keys(id: &ImageId) -> [String; 3] {
-    [upload_key(id), preprocessed_key(id), result_key(id)]
+pub fn object_keys(id: &ImageId) -> [String; 2] {
+    [upload_key(id), preprocessed_key(id)]
 }
 
 /// The image id an upload key names, if it is one of ours.

@@ -11,8 +11,7 @@ use imgpipe_core::objects::ObjectStore;
 use imgpipe_core::retry::{settle_failure, Delivery};
 use imgpipe_core::store::{Changes, StatusStore, Transition};
 use imgpipe_core::time::now_ms;
-use imgpipe_core::{keys, telemetry, ErrorCode, PipelineError, Status};
-use serde::Serialize;
+use imgpipe_core::{telemetry, ErrorCode, PipelineError, Status};
 use tracing::{info, info_span, warn, Instrument};
 
 pub struct Inferrer {
@@ -42,15 +41,6 @@ struct Job<'a> {
     loaded_at_ms: i64,
     /// When the API created the job, for the end-to-end time.
     created_at_ms: i64,
-}
-
-/// The result document written to `results/{id}.json`.
-#[derive(Serialize)]
-struct ResultDocument<'a> {
-    image_id: String,
-    model: &'a ModelRef,
-    predictions: &'a [Prediction],
-    completed_at: i64,
 }
 
 const STAGE: &str = "inference";
@@ -207,16 +197,9 @@ async fn complete(
     };
     let image_id = job.request.image_id;
     let now = now_ms();
+    // The result lives in the job's DynamoDB item only: a copy in S3 would be a PUT per image
+    // (about 14% of the all-in cost, bench/cost.py) that nothing reads.
     let result = async {
-        let document = ResultDocument {
-            image_id: image_id.to_string(),
-            model: &model,
-            predictions: &predictions,
-            completed_at: now,
-        };
-        let body = serde_json::to_vec(&document).map_err(|e| PipelineError::transient(format!("result JSON: {e}")))?;
-        let result_key = keys::result_key(&image_id);
-        inferrer.objects.put(&result_key, body, "application/json").await?;
         let timings = vec![
             ("inference", inference_ms),
             (
@@ -228,7 +211,6 @@ async fn complete(
         let changes = Changes {
             predictions: Some(predictions.clone()),
             model: Some(model.clone()),
-            result_key: Some(result_key),
             timings_ms: timings,
             ..Changes::default()
         };

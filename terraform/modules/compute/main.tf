@@ -252,7 +252,6 @@ data "aws_iam_policy_document" "api" {
     resources = [
       "${var.bucket_arn}/${var.object_prefixes.uploads}*",
       "${var.bucket_arn}/${var.object_prefixes.preprocessed}*",
-      "${var.bucket_arn}/${var.object_prefixes.results}*",
     ]
   }
 
@@ -268,7 +267,6 @@ data "aws_iam_policy_document" "api" {
       values = [
         "${var.object_prefixes.uploads}*",
         "${var.object_prefixes.preprocessed}*",
-        "${var.object_prefixes.results}*",
       ]
     }
   }
@@ -321,12 +319,6 @@ data "aws_iam_policy_document" "inference" {
     sid       = "ReadPreprocessed"
     actions   = ["s3:GetObject"]
     resources = ["${var.bucket_arn}/${var.object_prefixes.preprocessed}*"]
-  }
-
-  statement {
-    sid       = "WriteResults"
-    actions   = ["s3:PutObject"]
-    resources = ["${var.bucket_arn}/${var.object_prefixes.results}*"]
   }
 
   statement {

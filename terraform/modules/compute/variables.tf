@@ -309,12 +309,10 @@ variable "object_prefixes" {
   type = object({
     uploads      = string
     preprocessed = string
-    results      = string
   })
   default = {
     uploads      = "uploads/"
     preprocessed = "preprocessed/"
-    results      = "results/"
   }
 
   validation {

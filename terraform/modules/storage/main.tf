@@ -12,15 +12,15 @@ locals {
 
   sse_algorithm = var.kms_key_arn == null ? "AES256" : "aws:kms"
 
-  # uploads/ and results/ expire with the DynamoDB record (same retention); preprocessed/ much sooner.
+  # uploads/ expire with the DynamoDB record (same retention); preprocessed/ much sooner. Results live in
+  # the DynamoDB item only.
   expiring_prefixes = var.object_expiration_days == null ? {} : {
     uploads = var.object_prefixes.uploads
-    results = var.object_prefixes.results
   }
 }
 
 ################################################################################
-# S3 bucket: uploads/, preprocessed/, results/
+# S3 bucket: uploads/, preprocessed/
 ################################################################################
 
 resource "aws_s3_bucket" "this" {

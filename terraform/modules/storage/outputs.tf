@@ -14,7 +14,7 @@ output "bucket_regional_domain_name" {
 }
 
 output "object_prefixes" {
-  description = "S3 key prefixes in use (uploads, preprocessed, results)."
+  description = "S3 key prefixes in use (uploads, preprocessed)."
   value       = var.object_prefixes
 }
 

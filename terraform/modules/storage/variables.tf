@@ -20,12 +20,10 @@ variable "object_prefixes" {
   type = object({
     uploads      = string
     preprocessed = string
-    results      = string
   })
   default = {
     uploads      = "uploads/"
     preprocessed = "preprocessed/"
-    results      = "results/"
   }
 
   validation {
@@ -106,7 +104,7 @@ variable "preprocessed_expiration_days" {
 }
 
 variable "object_expiration_days" {
-  description = "Days after which uploads and results expire; set it to the record retention (IMGPIPE_RETENTION_DAYS) so objects and their DynamoDB items go together. null keeps them until deleted."
+  description = "Days after which uploads expire; set it to the record retention (IMGPIPE_RETENTION_DAYS) so objects and their DynamoDB items go together. null keeps them until deleted."
   type        = number
   default     = 30
 

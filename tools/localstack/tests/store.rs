@@ -189,3 +189,43 @@ async fn transition_of_a_missing_image_is_rejected() {
         .unwrap();
     assert_eq!(outcome, Transition::Rejected { current: None });
 }
+
+/// Many deliveries claiming one job at the same moment: exactly one wins (the condition expression
+/// admits no second claimant while the first claim is live).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_of_one_job_have_one_winner() {
+    let (_emulator, store, _) = store_with_image().await;
+    for round in 0..5 {
+        let id = ImageId::new_random();
+        let image = NewImage {
+            image_id: id,
+            owner: None,
+            content_type: "image/png".into(),
+            filename: None,
+            s3_key: keys::upload_key(&id),
+            created_at_ms: 1_000,
+            expires_at_secs: 99,
+            request_fingerprint: None,
+        };
+        assert_eq!(store.create(&image).await.unwrap(), Created::New);
+        let attempts = (0..12).map(|claimant| {
+            let store = store.clone();
+            async move {
+                let changes = Changes {
+                    claim: Some(imgpipe_core::store::Claim {
+                        claimant: format!("message-{claimant}"),
+                        expires_at_ms: i64::MAX,
+                    }),
+                    ..Changes::default()
+                };
+                store
+                    .transition(&id, Status::Preprocessing, changes, 10_000)
+                    .await
+                    .unwrap()
+            }
+        });
+        let results = futures::future::join_all(attempts).await;
+        let winners = results.iter().filter(|r| **r == Transition::Applied).count();
+        assert_eq!(winners, 1, "round {round}: {results:?}");
+    }
+}

@@ -15,7 +15,7 @@ MIN_TOP1    ?= 0.88
 DEMO_IMAGES := $(wildcard third_party/demo-images/*.png third_party/demo-images/*.jpg)
 BIN         := target/release
 
-.PHONY: help setup build up down demo test test-rust test-python lint eval accuracy tf-check lambdas layers test-bazel bench cost
+.PHONY: help setup build up down demo test test-rust test-python test-api lint eval accuracy tf-check lambdas layers test-bazel bench cost
 
 help:
 	@echo "make demo     - set up, start the local stack, classify the demo photos, stop"
@@ -98,7 +98,12 @@ test-rust: build
 	IMGPIPE_REPO_ROOT=$(CURDIR) $(CARGO) test --release --workspace --locked
 
 test-python: setup
-	.venv/model/bin/python -m pytest -q -p no:cacheprovider tools/model bench
+	.venv/model/bin/python -m pytest -q -p no:cacheprovider tools/model tools/hostile bench
+
+# The HTTP API against services/api/openapi.json on a fresh local stack: every route and error validated
+# against the document (pytest), then schemathesis (tools/checks/api).
+test-api: build
+	bash tools/checks/api/run.sh
 
 # Terraform: parse, reference check, code/HCL consistency tests, checkov (no terraform binary here).
 tf-check:
@@ -128,5 +133,5 @@ layers: setup
 test-bazel: lambdas layers
 	LAMBDA_ZIPS=require bash tools/checks/bazel/check.sh
 
-test: setup lint test-rust test-python accuracy tf-check test-bazel
+test: setup lint test-rust test-python test-api accuracy tf-check test-bazel
 	@echo "make test: all checks passed"

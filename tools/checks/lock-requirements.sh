@@ -4,14 +4,21 @@
 #   requirements-checkov.txt  checkov and its own pins         (.venv/checkov: it pins an old boto3 and
 #                                                               its own fork of the HCL parser, so it gets
 #                                                               a venv of its own)
+#   requirements-schemathesis.txt  schemathesis + jsonschema + pytest  (.venv/schemathesis: the OpenAPI
+#                                                               checks of the HTTP API, tools/checks/api)
 # Every dependency is a wheel (--only-binary=:all:); the pins are for CPython 3.11 on linux x86_64, the
-# project's machine. Usage: tools/checks/lock-requirements.sh [python-hcl2==V] [checkov==V]
+# project's machine. Usage:
+#   tools/checks/lock-requirements.sh [python-hcl2==V] [checkov==V] [schemathesis==V]
+# LOCK_ONLY="hcl checkov schemathesis" (the default: all) regenerates only the named files.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 HCL_SPEC=${1:-python-hcl2==8.1.4}
 CHECKOV_SPEC=${2:-checkov==3.3.30}
+SCHEMATHESIS_SPEC=${3:-schemathesis==4.32.5}
 PYTEST_SPEC=${PYTEST_SPEC:-pytest==9.2.0}
+JSONSCHEMA_SPEC=${JSONSCHEMA_SPEC:-jsonschema==4.26.0}
+LOCK_ONLY=${LOCK_ONLY:-hcl checkov schemathesis}
 
 lock() { # lock OUTPUT TITLE SPEC...
     local out=$1 title=$2 dir
@@ -41,5 +48,15 @@ PY
     echo "wrote $out" >&2
 }
 
-lock requirements-hcl.txt "Terraform parser and tests (.venv/hcl)" "$HCL_SPEC" "$PYTEST_SPEC"
-lock requirements-checkov.txt "checkov, the Terraform static analysis (.venv/checkov)" "$CHECKOV_SPEC"
+wanted() { [[ " $LOCK_ONLY " == *" $1 "* ]]; }
+
+if wanted hcl; then
+    lock requirements-hcl.txt "Terraform parser and tests (.venv/hcl)" "$HCL_SPEC" "$PYTEST_SPEC"
+fi
+if wanted checkov; then
+    lock requirements-checkov.txt "checkov, the Terraform static analysis (.venv/checkov)" "$CHECKOV_SPEC"
+fi
+if wanted schemathesis; then
+    lock requirements-schemathesis.txt "schemathesis, jsonschema and pytest: the OpenAPI checks (.venv/schemathesis)" \
+        "$SCHEMATHESIS_SPEC" "$JSONSCHEMA_SPEC" "$PYTEST_SPEC"
+fi

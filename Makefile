@@ -15,7 +15,7 @@ MIN_TOP1    ?= 0.88
 DEMO_IMAGES := $(wildcard third_party/demo-images/*.png third_party/demo-images/*.jpg)
 BIN         := target/release
 
-.PHONY: help setup build up down demo test test-rust test-python test-api lint eval accuracy tf-check lambdas layers test-bazel bench cost
+.PHONY: help setup build up down demo test test-rust test-python test-api soak lint eval accuracy tf-check lambdas layers test-bazel bench cost
 
 help:
 	@echo "make demo     - set up, start the local stack, classify the demo photos, stop"
@@ -23,6 +23,7 @@ help:
 	@echo "make up/down  - start/stop the local stack (moto + handlers + API on 127.0.0.1)"
 	@echo "make eval DIR=folder-with-labels.tsv - top-1/top-5 of the Rust path"
 	@echo "make tf-check - Terraform parse, reference, consistency and checkov checks"
+	@echo "make soak [N=1000] - images through the local stack with faults and crashes; 0 lost/stuck or fail"
 	@echo "make bench    - Rust vs the Python baseline, cost per 1,000 images (bench/RESULTS.md)"
 	@echo "make lambdas / layers - Lambda zips and layers into build/ (ARCH=\"x86_64 arm64\" for both)"
 
@@ -104,6 +105,17 @@ test-python: setup
 # against the document (pytest), then schemathesis (tools/checks/api).
 test-api: build
 	bash tools/checks/api/run.sh
+
+# Load with faults: N images (default 1000) through a local stack whose handlers' AWS calls fail at
+# FAULT_RATE and whose workers die mid-batch at CRASH_RATE; the last line is the JSON verdict, and the
+# target fails unless nothing was lost, stuck, duplicated or mismatched. Report in build/soak.json.
+N          ?= 1000
+FAULT_RATE ?= 0.05
+CRASH_RATE ?= 0.02
+SEED       ?= 20261127
+soak: build
+	$(BIN)/imgpipe-local soak --images $(N) --fault-rate $(FAULT_RATE) --crash-rate $(CRASH_RATE) --seed $(SEED) \
+	    --report build/soak.json
 
 # Terraform: parse, reference check, code/HCL consistency tests, checkov (no terraform binary here).
 tf-check:

@@ -8,6 +8,7 @@ pub mod http_api;
 pub mod moto;
 pub mod poller;
 pub mod resources;
+pub mod soak;
 pub mod stack;
 pub mod testing;
 

@@ -3,6 +3,10 @@
 //! - `imgpipe-local up [--state-dir DIR] [--port N] [--cors-origin ORIGIN]...`: start moto, create the
 //!   resources, run the handlers and serve the API until SIGINT/SIGTERM. Writes `DIR/api-url` when ready.
 //!
+//! - `imgpipe-local soak ...`: N images through a stack with faults and worker crashes on; the last line
+//!   printed is the JSON verdict (lost, stuck, duplicates, mismatched predictions, latency); exit 1
+//!   unless it is clean.
+//!
 //! The client is `imgpipe` (tools/cli): `imgpipe submit --wait FILE...` finds this stack's URL itself.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +17,9 @@ use imgpipe_localstack::{Stack, StackOptions};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage:
-  imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--cors-origin ORIGIN]...";
+  imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--cors-origin ORIGIN]...
+  imgpipe-local soak [--images N] [--concurrency C] [--fault-rate P] [--crash-rate P] [--seed S]
+                     [--deadline SECS] [--root DIR] [--report FILE]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -24,6 +30,7 @@ async fn main() -> ExitCode {
     }
     let result = match args.first().map(String::as_str) {
         Some("up") => up(&args[1..]).await,
+        Some("soak") => soak(&args[1..]).await,
         _ => Err(USAGE.into()),
     };
     match result {
@@ -80,4 +87,46 @@ async fn up(args: &[String]) -> Result<ExitCode, Error> {
 
 fn write_state(dir: &Path, name: &str, value: &str) -> std::io::Result<()> {
     std::fs::write(dir.join(name), format!("{value}\n"))
+}
+
+async fn soak(args: &[String]) -> Result<ExitCode, Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let root = PathBuf::from(flag(args, "--root").unwrap_or_else(|| ".".into())).canonicalize()?;
+    let mut options = imgpipe_localstack::soak::default_options(&root);
+    if let Some(n) = flag(args, "--images") {
+        options.images = n.parse()?;
+    }
+    if let Some(c) = flag(args, "--concurrency") {
+        options.concurrency = c.parse()?;
+    }
+    if let Some(p) = flag(args, "--fault-rate") {
+        options.fault_rate = p.parse()?;
+    }
+    if let Some(p) = flag(args, "--crash-rate") {
+        options.crash_rate = p.parse()?;
+    }
+    if let Some(s) = flag(args, "--seed") {
+        options.seed = s.parse()?;
+    }
+    if let Some(d) = flag(args, "--deadline") {
+        options.deadline = std::time::Duration::from_secs(d.parse()?);
+    }
+    eprintln!(
+        "soak: {} images, {} at a time, fault rate {} per S3/SQS/DynamoDB call, crash rate {} per batch, seed {}",
+        options.images, options.concurrency, options.fault_rate, options.crash_rate, options.seed
+    );
+    let report = imgpipe_localstack::soak::run(StackOptions::from_repo_root(&root), options).await?;
+    if let Some(path) = flag(args, "--report") {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    println!("{report}");
+    Ok(if imgpipe_localstack::soak::clean(&report) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

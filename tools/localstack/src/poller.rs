@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
@@ -20,6 +22,38 @@ pub struct PollerConfig {
     pub region: String,
     pub batch_size: usize,
     pub batching_window: Duration,
+    /// Chaos: the probability that a worker is killed in the middle of a batch.
+    pub crashes: Option<Arc<Crashes>>,
+}
+
+/// Worker crashes in the middle of a batch, the way a Lambda instance dies (out of memory, timeout,
+/// hardware): the handler is stopped wherever it is, nothing is deleted or reported, and the batch's
+/// messages come back after the visibility timeout; the next batch gets a fresh invocation.
+#[derive(Debug)]
+pub struct Crashes {
+    pub rate: f64,
+    random: Mutex<crate::calls::SplitMix64>,
+    killed: AtomicU64,
+}
+
+impl Crashes {
+    pub fn new(rate: f64, seed: u64) -> Arc<Self> {
+        Arc::new(Self {
+            rate,
+            random: Mutex::new(crate::calls::SplitMix64::new(seed)),
+            killed: AtomicU64::new(0),
+        })
+    }
+
+    pub fn killed(&self) -> u64 {
+        self.killed.load(Ordering::Relaxed)
+    }
+
+    /// After how long to kill the next batch's worker, if it is to die.
+    fn next(&self) -> Option<Duration> {
+        let mut random = self.random.lock().ok()?;
+        (random.next_f64() < self.rate).then(|| Duration::from_millis(random.next_u64() % 300))
+    }
 }
 
 pub async fn run<F, Fut>(
@@ -53,7 +87,24 @@ pub async fn run<F, Fut>(
             }
         };
         debug!(poller = config.name, batch = messages.len(), "invoking handler");
-        let response = handler(event).await;
+        let kill_after = config.crashes.as_ref().and_then(|c| c.next());
+        let response = match kill_after {
+            None => handler(event).await,
+            Some(after) => match tokio::time::timeout(after, handler(event)).await {
+                Ok(response) => response,
+                Err(_) => {
+                    if let Some(crashes) = &config.crashes {
+                        crashes.killed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    warn!(
+                        poller = config.name,
+                        batch = messages.len(),
+                        "chaos: worker killed mid-batch"
+                    );
+                    continue;
+                }
+            },
+        };
         let failed: HashSet<&str> = response
             .batch_item_failures
             .iter()

@@ -38,6 +38,11 @@ pub struct StackOptions {
     /// Short locally so that retries are observable in seconds; AWS uses 6x the function timeout.
     pub visibility_timeout_secs: u32,
     pub ort_threads: usize,
+    /// Chaos for reliability runs: per-service fault rates injected into the preprocess and inference
+    /// functions' AWS calls, the probability of a worker crash per batch, and the seed of both.
+    pub fault_rates: Vec<(String, f64)>,
+    pub crash_rate: f64,
+    pub chaos_seed: u64,
     /// Browser origins the local API allows (CORS); empty: no CORS, as Terraform's default.
     pub cors_origins: Vec<String>,
 }
@@ -56,6 +61,9 @@ impl StackOptions {
             visibility_timeout_secs: 5,
             ort_threads: 0,
             cors_origins: Vec::new(),
+            fault_rates: Vec::new(),
+            crash_rate: 0.0,
+            chaos_seed: 0,
         }
     }
 }
@@ -75,6 +83,8 @@ pub struct Stack {
     /// Clients for tests and tools (not recorded).
     pub clients: AwsClients,
     pub calls: FunctionCalls,
+    /// Workers killed mid-batch so far (preprocess, inference), with `crash_rate` > 0.
+    pub crashes: Option<(Arc<poller::Crashes>, Arc<poller::Crashes>)>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -135,6 +145,18 @@ impl Stack {
             function_clients(&calls.preprocess).await,
             function_clients(&calls.inference).await,
         );
+        calls
+            .preprocess
+            .set_fault_rates(&options.fault_rates, options.chaos_seed);
+        calls
+            .inference
+            .set_fault_rates(&options.fault_rates, options.chaos_seed.wrapping_add(1));
+        let crashes = (options.crash_rate > 0.0).then(|| {
+            (
+                poller::Crashes::new(options.crash_rate, options.chaos_seed.wrapping_add(2)),
+                poller::Crashes::new(options.crash_rate, options.chaos_seed.wrapping_add(3)),
+            )
+        });
         let names = Names::new("imgpipe", &options.environment);
         let resources = resources::create(&clients, names, options.visibility_timeout_secs).await?;
         info!(
@@ -168,6 +190,7 @@ impl Stack {
             region: options.region.clone(),
             batch_size: function("preprocess", "batch_size", 10) as usize,
             batching_window: Duration::from_secs(function("preprocess", "batching_window", 0)),
+            crashes: crashes.as_ref().map(|(preprocess, _)| Arc::clone(preprocess)),
         };
         tasks.push(tokio::spawn(poller::run(
             // The event source mapping is Lambda's, not the function's code: its calls are not recorded.
@@ -186,6 +209,7 @@ impl Stack {
             region: options.region.clone(),
             batch_size: function("inference", "batch_size", 8) as usize,
             batching_window: Duration::from_secs(function("inference", "batching_window", 1)),
+            crashes: crashes.as_ref().map(|(_, inference)| Arc::clone(inference)),
         };
         tasks.push(tokio::spawn(poller::run(
             clients.sqs.clone(),
@@ -212,6 +236,7 @@ impl Stack {
             resources,
             clients,
             calls,
+            crashes,
             shutdown,
             tasks,
         })

@@ -87,6 +87,7 @@ async fn next_event(clients: &AwsClients, queue: &Queue) -> SqsEvent {
         region: REGION.into(),
         batch_size: 10,
         batching_window: Duration::ZERO,
+        crashes: None,
     };
     for _ in 0..40 {
         let messages = clients

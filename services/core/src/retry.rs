@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::error::{ErrorCode, PipelineError};
-use crate::store::StatusStore;
+use crate::status::Status;
+use crate::store::{StatusStore, Transition};
 use crate::time::now_ms;
 use crate::ImageId;
 
@@ -41,10 +42,28 @@ pub enum Settlement {
     Retry,
 }
 
+/// Whether this is the queue's last delivery of the message (`maxReceiveCount`, at least 2). It does no
+/// work: it only makes sure the job is recorded `failed` (`give_up`). The deliveries before it do the
+/// work, and the last of those records a persistent transient failure itself; but a delivery that dies
+/// (a timeout, out of memory, a crash) records nothing, and without a delivery after it the job would
+/// stay in its working state while SQS moves the message to the DLQ.
+pub fn is_final_delivery(delivery: &Delivery, max_receive_count: u32) -> bool {
+    max_receive_count >= 2 && delivery.receive_count >= max_receive_count
+}
+
+/// The last delivery that does work.
+fn last_working_delivery(max_receive_count: u32) -> u32 {
+    if max_receive_count >= 2 {
+        max_receive_count - 1
+    } else {
+        max_receive_count
+    }
+}
+
 pub fn settle(err: &PipelineError, delivery: &Delivery, max_receive_count: u32) -> Settlement {
     match err {
         PipelineError::Permanent { code, message } => Settlement::FailAndDelete(*code, message.clone()),
-        PipelineError::Transient(message) if delivery.receive_count >= max_receive_count => {
+        PipelineError::Transient(message) if delivery.receive_count >= last_working_delivery(max_receive_count) => {
             Settlement::FailAndDeadLetter(format!(
                 "gave up after {} deliveries; last error: {message}",
                 delivery.receive_count
@@ -83,6 +102,56 @@ pub async fn settle_failure(
     }
 }
 
+/// The final delivery (`is_final_delivery`): records `failed`/`retries_exhausted` unless the job already
+/// ended. `Err` (the message goes on to the DLQ) when the job ended that way; `Ok` (delete) when it
+/// completed or failed for another reason, since a late duplicate leaves nothing to inspect.
+pub async fn give_up(
+    stage: &'static str,
+    store: &StatusStore,
+    image_id: &ImageId,
+    delivery: &Delivery,
+) -> Result<(), ()> {
+    let message = format!(
+        "gave up on delivery {}: the deliveries before it failed or did not finish (timeout or crash)",
+        delivery.receive_count
+    );
+    match store
+        .fail(image_id, ErrorCode::RetriesExhausted, &message, now_ms())
+        .await
+    {
+        Ok(Transition::Applied) => {
+            warn!(error_code = %ErrorCode::RetriesExhausted, receive_count = delivery.receive_count, "job failed: {message}");
+            crate::telemetry::failure(stage, ErrorCode::RetriesExhausted.as_str());
+            Err(())
+        }
+        Ok(Transition::Rejected {
+            current: Some(Status::Failed),
+        }) => {
+            let exhausted = store
+                .get(image_id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|record| record.error)
+                .map(|error| error.code == ErrorCode::RetriesExhausted)
+                .unwrap_or(true);
+            if exhausted {
+                Err(())
+            } else {
+                Ok(())
+            }
+        }
+        Ok(Transition::Rejected { current }) => {
+            info!(?current, "final delivery of a job that already ended; deleting it");
+            Ok(())
+        }
+        Err(store_err) => {
+            warn!(error = %store_err, "could not record the failure on the final delivery");
+            Err(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,11 +173,27 @@ mod tests {
     }
 
     #[test]
-    fn transient_failures_retry_until_the_last_delivery() {
+    fn transient_failures_retry_until_the_last_working_delivery() {
         let err = PipelineError::transient("throttled");
-        assert_eq!(settle(&err, &delivery(1), 3), Settlement::Retry);
-        assert_eq!(settle(&err, &delivery(2), 3), Settlement::Retry);
-        assert!(matches!(settle(&err, &delivery(3), 3), Settlement::FailAndDeadLetter(m) if m.contains("throttled")));
+        assert_eq!(settle(&err, &delivery(1), 4), Settlement::Retry);
+        assert_eq!(settle(&err, &delivery(2), 4), Settlement::Retry);
+        assert!(matches!(settle(&err, &delivery(3), 4), Settlement::FailAndDeadLetter(m) if m.contains("throttled")));
+        // A queue that delivers once has no final bookkeeping delivery: the only one works.
+        assert!(matches!(
+            settle(&err, &delivery(1), 1),
+            Settlement::FailAndDeadLetter(_)
+        ));
+    }
+
+    #[test]
+    fn the_final_delivery_only_records() {
+        assert!(!is_final_delivery(&delivery(3), 4));
+        assert!(is_final_delivery(&delivery(4), 4));
+        assert!(
+            is_final_delivery(&delivery(5), 4),
+            "ApproximateReceiveCount may overshoot"
+        );
+        assert!(!is_final_delivery(&delivery(1), 1));
     }
 
     #[test]

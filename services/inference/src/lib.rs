@@ -8,7 +8,7 @@ use imgpipe_core::config::InferenceConfig;
 use imgpipe_core::messages::{InferenceRequest, ModelRef};
 use imgpipe_core::model::{Classifier, Prediction};
 use imgpipe_core::objects::ObjectStore;
-use imgpipe_core::retry::{settle_failure, Delivery};
+use imgpipe_core::retry::{self, settle_failure, Delivery};
 use imgpipe_core::store::{Changes, StatusStore, Transition};
 use imgpipe_core::time::now_ms;
 use imgpipe_core::{telemetry, ErrorCode, PipelineError, Status};
@@ -132,6 +132,11 @@ async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option
     let delivery = Delivery::from_attributes(&message.attributes);
     let span = info_span!("inference", image_id = %request.image_id);
     async {
+        if retry::is_final_delivery(&delivery, inferrer.config.max_receive_count) {
+            return retry::give_up(STAGE, &inferrer.store, &request.image_id, &delivery)
+                .await
+                .map(|()| None);
+        }
         // A duplicate or late delivery for a settled job does no work at all.
         let created_at_ms = match inferrer.store.get(&request.image_id).await {
             Ok(Some(record)) if !record.status.is_terminal() => record.created_at,

@@ -8,7 +8,7 @@ use imgpipe_core::config::PreprocessConfig;
 use imgpipe_core::messages::{InferenceRequest, ModelRef};
 use imgpipe_core::model_meta::ModelBundle;
 use imgpipe_core::objects::ObjectStore;
-use imgpipe_core::retry::{settle_failure, Delivery};
+use imgpipe_core::retry::{self, settle_failure, Delivery};
 use imgpipe_core::s3_event::{normalized_sequencer, parse_s3_message, S3Message, UploadedObject};
 use imgpipe_core::store::{Changes, Claim, StatusStore, Transition};
 use imgpipe_core::time::now_ms;
@@ -126,12 +126,13 @@ async fn handle_object(
         info!(event = object.event_name, "ignoring a non-create event");
         return Ok(());
     }
+    let max_receive_count = preprocessor.config.max_receive_count;
+    if retry::is_final_delivery(delivery, max_receive_count) {
+        return retry::give_up(STAGE, &preprocessor.store, &image_id, delivery).await;
+    }
     match preprocess_object(preprocessor, image_id, object, delivery, claimant).await {
         Ok(()) => Ok(()),
-        Err(err) => {
-            let max_receive_count = preprocessor.config.max_receive_count;
-            settle_failure(STAGE, &preprocessor.store, &image_id, &err, delivery, max_receive_count).await
-        }
+        Err(err) => settle_failure(STAGE, &preprocessor.store, &image_id, &err, delivery, max_receive_count).await,
     }
 }
 

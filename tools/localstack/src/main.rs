@@ -19,7 +19,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 const USAGE: &str = "usage:
   imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--cors-origin ORIGIN]...
   imgpipe-local soak [--images N] [--concurrency C] [--fault-rate P] [--crash-rate P] [--seed S]
-                     [--deadline SECS] [--root DIR] [--report FILE]";
+                     [--max-receive-count N] [--deadline SECS] [--root DIR] [--report FILE]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -111,6 +111,9 @@ async fn soak(args: &[String]) -> Result<ExitCode, Error> {
     }
     if let Some(s) = flag(args, "--seed") {
         options.seed = s.parse()?;
+    }
+    if let Some(m) = flag(args, "--max-receive-count") {
+        options.max_receive_count = Some(m.parse()?);
     }
     if let Some(d) = flag(args, "--deadline") {
         options.deadline = std::time::Duration::from_secs(d.parse()?);

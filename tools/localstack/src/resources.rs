@@ -130,6 +130,25 @@ async fn create_queue(
     })
 }
 
+/// Changes how many deliveries a queue allows before it moves a message to its DLQ.
+pub async fn set_max_receive_count(
+    clients: &AwsClients,
+    queue: &mut Queue,
+    max_receive_count: u32,
+) -> Result<(), Error> {
+    let dlq_arn = queue_arn(clients, &queue.dlq_url).await?;
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count});
+    clients
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&queue.url)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await?;
+    queue.max_receive_count = max_receive_count;
+    Ok(())
+}
+
 async fn queue_arn(clients: &AwsClients, url: &str) -> Result<String, Error> {
     let attributes = clients
         .sqs

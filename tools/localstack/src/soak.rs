@@ -29,6 +29,8 @@ pub struct SoakOptions {
     /// Probability that a worker is killed in the middle of a batch.
     pub crash_rate: f64,
     pub seed: u64,
+    /// Deliveries the queues allow (None: services/pipeline.json's, as deployed).
+    pub max_receive_count: Option<u32>,
     /// How long to wait, after the last submission, for every image to be terminal.
     pub deadline: Duration,
     /// Labelled photos (`labels.tsv`) and large photos mixed into the load, when present.
@@ -282,6 +284,7 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         .collect();
     stack_options.crash_rate = options.crash_rate;
     stack_options.chaos_seed = options.seed;
+    stack_options.max_receive_count = options.max_receive_count;
     let stack = Stack::start(stack_options).await?;
     let client = ApiClient::new(&stack.api_url);
     let completions_before = counters.get("images_processed", "stage=inference");
@@ -419,6 +422,7 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         .as_ref()
         .map(|(p, i)| p.killed() + i.killed())
         .unwrap_or(0);
+    let max_receive_count = stack.resources.preprocess.max_receive_count;
     stack.stop().await;
 
     let lost_count = lost.len() + submit_errors.len();
@@ -441,6 +445,7 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         "fault_rate": rate,
         "crash_rate": options.crash_rate,
         "seed": options.seed,
+        "max_receive_count": max_receive_count,
         "distinct_inputs": inputs.len(),
         "concurrency": options.concurrency,
         "submit_s": round(submit_s),
@@ -485,6 +490,7 @@ pub fn default_options(root: &Path) -> SoakOptions {
         fault_rate: 0.05,
         crash_rate: 0.02,
         seed: 20261127,
+        max_receive_count: None,
         deadline: Duration::from_secs(600),
         eval_dir: root.join("../shared/eval/imagenet-dev"),
         large_dir: root.join("../shared/eval/large"),

@@ -43,6 +43,8 @@ pub struct StackOptions {
     pub fault_rates: Vec<(String, f64)>,
     pub crash_rate: f64,
     pub chaos_seed: u64,
+    /// Deliveries both queues allow before the DLQ, instead of services/pipeline.json's.
+    pub max_receive_count: Option<u32>,
     /// Browser origins the local API allows (CORS); empty: no CORS, as Terraform's default.
     pub cors_origins: Vec<String>,
 }
@@ -64,6 +66,7 @@ impl StackOptions {
             fault_rates: Vec::new(),
             crash_rate: 0.0,
             chaos_seed: 0,
+            max_receive_count: None,
         }
     }
 }
@@ -158,7 +161,11 @@ impl Stack {
             )
         });
         let names = Names::new("imgpipe", &options.environment);
-        let resources = resources::create(&clients, names, options.visibility_timeout_secs).await?;
+        let mut resources = resources::create(&clients, names, options.visibility_timeout_secs).await?;
+        if let Some(max) = options.max_receive_count {
+            resources::set_max_receive_count(&clients, &mut resources.preprocess, max).await?;
+            resources::set_max_receive_count(&clients, &mut resources.inference, max).await?;
+        }
         info!(
             endpoint = moto.endpoint,
             bucket = resources.bucket,

@@ -9,7 +9,7 @@ use imgpipe_core::aws::AwsClients;
 use imgpipe_core::keys;
 use imgpipe_core::model::{Classifier, RuntimeOptions};
 use imgpipe_core::model_meta::ModelBundle;
-use imgpipe_core::store::{NewImage, StatusStore};
+use imgpipe_core::store::{Changes, NewImage, StatusStore, Transition};
 use imgpipe_core::time::now_ms;
 use imgpipe_core::{ErrorCode, ImageId, Status};
 use imgpipe_inference::Inferrer;
@@ -189,8 +189,8 @@ async fn uploads_without_a_record_are_ignored() {
 }
 
 /// A fault on every attempt (the inference queue does not exist, so SendMessage always fails): retried
-/// while deliveries remain, then `failed`/`retries_exhausted` on the last one, still reported as failed
-/// so that SQS moves the message to the DLQ.
+/// while working deliveries remain, then `failed`/`retries_exhausted` on the last of them (the one before
+/// the final, bookkeeping delivery), still reported as failed so that SQS moves the message to the DLQ.
 #[tokio::test]
 async fn persistent_transient_fault_ends_in_retries_exhausted() {
     let f = fixture_with(|config| config.inference_queue_url.push_str("-does-not-exist")).await;
@@ -215,7 +215,7 @@ async fn persistent_transient_fault_ends_in_retries_exhausted() {
             "delivery {receive_count} must be reported failed"
         );
         let status = f.store.get(&id).await.unwrap().unwrap().status;
-        if receive_count < max {
+        if receive_count < max - 1 {
             assert_eq!(
                 status,
                 Status::Preprocessing,
@@ -265,6 +265,67 @@ async fn persistent_transient_fault_ends_in_retries_exhausted() {
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
     assert_eq!(in_dlq, 1, "the message ends in the DLQ");
+}
+
+/// Workers that die (timeout, out of memory) record nothing. The final delivery (maxReceiveCount) does no
+/// work and records the failure, so the job does not stay `preprocessing` while its message goes to the
+/// DLQ; for a job that already ended well it just deletes the message.
+#[tokio::test]
+async fn the_final_delivery_fails_a_job_whose_workers_died() {
+    let f = fixture().await;
+    let id = create_record(&f.store).await;
+    upload(
+        &f.emulator.clients,
+        &f.resources.bucket,
+        &keys::upload_key(&id),
+        demo_photo("coffee.png"),
+    )
+    .await;
+    let mut event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    // What the dead deliveries left: a claim, then nothing.
+    let claim = Changes {
+        claim: Some(imgpipe_core::store::Claim {
+            claimant: "sqs:died".into(),
+            expires_at_ms: now_ms() + 600_000,
+        }),
+        ..Changes::default()
+    };
+    let claimed = f
+        .store
+        .transition(&id, Status::Preprocessing, claim, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(claimed, Transition::Applied);
+    let max = f.resources.preprocess.max_receive_count;
+    event.records[0]
+        .attributes
+        .insert("ApproximateReceiveCount".into(), max.to_string());
+    let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event.clone()).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "still failing: on to the DLQ");
+    let record = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Failed);
+    let error = record.error.unwrap();
+    assert_eq!(error.code, ErrorCode::RetriesExhausted);
+    assert!(error.message.contains("gave up on delivery"), "{}", error.message);
+    assert_eq!(record.width, None, "the final delivery did no work");
+
+    // The final delivery of a job that completed meanwhile (a late duplicate) is simply deleted.
+    let done = create_record(&f.store).await;
+    let completed = f
+        .store
+        .transition(&done, Status::Completed, Changes::default(), now_ms())
+        .await
+        .unwrap();
+    assert_eq!(completed, Transition::Applied);
+    let body = event.records[0]
+        .body
+        .clone()
+        .unwrap()
+        .replace(&id.to_string(), &done.to_string());
+    event.records[0].body = Some(body);
+    let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(f.store.get(&done).await.unwrap().unwrap().status, Status::Completed);
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ MIN_TOP1    ?= 0.88
 DEMO_IMAGES := $(wildcard third_party/demo-images/*.png third_party/demo-images/*.jpg)
 BIN         := target/release
 
-.PHONY: help setup build up down demo test test-rust test-python test-api soak lint eval accuracy tf-check lambdas layers test-bazel bench cost
+.PHONY: help setup build up down demo test test-rust test-python test-api soak fuzz lint eval accuracy tf-check lambdas layers test-bazel bench cost
 
 help:
 	@echo "make demo     - set up, start the local stack, classify the demo photos, stop"
@@ -24,6 +24,7 @@ help:
 	@echo "make eval DIR=folder-with-labels.tsv - top-1/top-5 of the Rust path"
 	@echo "make tf-check - Terraform parse, reference, consistency and checkov checks"
 	@echo "make soak [N=1000] - images through the local stack with faults and crashes; 0 lost/stuck or fail"
+	@echo "make fuzz [FUZZ_SECONDS=120] - libFuzzer on the decode path and the SQS message parsers (nightly)"
 	@echo "make bench    - Rust vs the Python baseline, cost per 1,000 images (bench/RESULTS.md)"
 	@echo "make lambdas / layers - Lambda zips and layers into build/ (ARCH=\"x86_64 arm64\" for both)"
 
@@ -116,6 +117,12 @@ SEED       ?= 20261127
 soak: build
 	$(BIN)/imgpipe-local soak --images $(N) --fault-rate $(FAULT_RATE) --crash-rate $(CRASH_RATE) --seed $(SEED) \
 	    --report build/soak.json
+
+# Fuzzing (not in make test: nightly toolchain, minutes of CPU): each target FUZZ_SECONDS (default 120)
+# from the kept corpus in tools/fuzz/corpus; crashes go to tools/fuzz/artifacts and fail the run.
+FUZZ_SECONDS ?= 120
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tools/fuzz/run.sh
 
 # Terraform: parse, reference check, code/HCL consistency tests, checkov (no terraform binary here).
 tf-check:

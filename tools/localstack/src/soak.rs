@@ -253,14 +253,20 @@ async fn drain_dlq(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<String>, 
             return Ok(ids);
         }
         for message in &messages {
-            let body: Value = serde_json::from_str(message.body().unwrap_or("{}")).unwrap_or(Value::Null);
-            // An inference request names its image; an S3 event names the upload key.
-            let id = body["image_id"].as_str().map(str::to_owned).or_else(|| {
-                body["Records"][0]["s3"]["object"]["key"]
-                    .as_str()
-                    .and_then(|key| key.strip_prefix(imgpipe_core::keys::UPLOAD_PREFIX))
-                    .map(str::to_owned)
-            });
+            let text = message.body().unwrap_or("{}");
+            // An inference request names its image; an S3 event names the upload key (URL-encoded, which
+            // the pipeline's own parser decodes).
+            let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            let id =
+                body["image_id"].as_str().map(str::to_owned).or_else(
+                    || match imgpipe_core::s3_event::parse_s3_message(text) {
+                        Ok(imgpipe_core::s3_event::S3Message::Objects(objects)) => objects
+                            .first()
+                            .and_then(|o| imgpipe_core::keys::image_id_from_upload_key(&o.key))
+                            .map(|id| id.to_string()),
+                        _ => None,
+                    },
+                );
             ids.push(id.unwrap_or_else(|| "?".into()));
             sqs.delete_message()
                 .queue_url(url)

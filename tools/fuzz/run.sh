@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make fuzz: each target for FUZZ_SECONDS (default 120) with libFuzzer (cargo-fuzz, nightly toolchain),
-# starting from the kept corpus (tools/fuzz/corpus/<target>, grown by each run) and the seeds
-# (tools/fuzz/seeds, the core's test corpus and the demo photos). Not part of make test: it needs the
+# starting from the kept corpus (tools/fuzz/corpus/<target>, grown by each run; commit what a run adds)
+# and the seeds (tools/fuzz/seeds and the core's test corpus). Not part of make test: it needs the
 # nightly toolchain and minutes of CPU. A crash leaves its input in tools/fuzz/artifacts/<target>/ and
 # fails the run; copy it to services/core/tests/fuzz/<target>/ once fixed, where `cargo test` replays it
 # (services/core/tests/fuzz_regressions.rs).
@@ -26,18 +26,20 @@ export PATH=$TOOLS/bin:$PATH
 
 mkdir -p corpus/preprocess corpus/events
 status=0
-run() { # run TARGET SEED_DIR...
-    local target=$1
-    shift
+run() { # run TARGET MAX_LEN SEED_DIR...
+    local target=$1 max_len=$2
+    shift 2
     log "$target: ${SECONDS_PER_TARGET} s"
     # The corpus directory comes first: libFuzzer adds what it finds there; the seeds are read only.
-    if ! cargo +nightly fuzz run --release "$target" "corpus/$target" "$@" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 -max_len=1048576 \
+    if ! cargo +nightly fuzz run --fuzz-dir "$PWD" --release "$target" "corpus/$target" "$@" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 -max_len="$max_len" \
         -print_final_stats=1; then
         log "$target: FAILED; the input is in tools/fuzz/artifacts/$target/"
         status=1
     fi
 }
-run preprocess "$ROOT/services/core/tests/corpus" "$ROOT/third_party/demo-images" "$ROOT/services/core/tests/fuzz/preprocess"
-run events seeds/events "$ROOT/services/core/tests/fuzz/events"
+# Inputs up to 16 KB: the decoders' structure is all reachable in small files (the core's test corpus of
+# 96x64 images in every format is the seed), and the kept corpus stays small enough to commit.
+run preprocess 16384 "$ROOT/services/core/tests/corpus" "$ROOT/services/core/tests/fuzz/preprocess"
+run events 4096 seeds/events "$ROOT/services/core/tests/fuzz/events"
 exit $status

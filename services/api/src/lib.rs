@@ -271,7 +271,7 @@ async fn create_or_replay(api: &Api, image: &NewImage) -> Result<(ImageRecord, b
     // Two rounds: a replayed image may be deleted (or expire) between the create and the read.
     for _ in 0..2 {
         if api.store.create(image).await? == Created::New {
-            return Ok((record_of_new(image), false));
+            return Ok((image.record(), false));
         }
         let Some(existing) = api.store.get(&image.image_id).await? else {
             continue;
@@ -291,33 +291,6 @@ async fn create_or_replay(api: &Api, image: &NewImage) -> Result<(ImageRecord, b
     Err(ApiError::from(PipelineError::transient(
         "idempotent image vanished twice while being created",
     )))
-}
-
-/// The record `StatusStore::create` wrote for `image`, without reading it back.
-fn record_of_new(image: &NewImage) -> ImageRecord {
-    ImageRecord {
-        image_id: image.image_id,
-        status: Status::PendingUpload,
-        created_at: image.created_at_ms,
-        updated_at: image.created_at_ms,
-        timeline: HashMap::from([(Status::PendingUpload.as_str().to_owned(), image.created_at_ms)]),
-        owner: image.owner.clone(),
-        content_type: Some(image.content_type.clone()),
-        filename: image.filename.clone(),
-        s3_key: image.s3_key.clone(),
-        s3_version: None,
-        size_bytes: None,
-        width: None,
-        height: None,
-        format: None,
-        predictions: None,
-        model: None,
-        timings_ms: HashMap::new(),
-        error: None,
-        s3_sequencer: None,
-        request_fingerprint: image.request_fingerprint.clone(),
-        expires_at: image.expires_at_secs,
-    }
 }
 
 fn created_response(status: StatusCode, body: &Value, id: &ImageId, replayed: bool) -> Response<Body> {

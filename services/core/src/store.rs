@@ -44,6 +44,35 @@ pub struct NewImage {
     pub request_fingerprint: Option<String>,
 }
 
+impl NewImage {
+    /// The record `StatusStore::create` writes for this image, without reading it back.
+    pub fn record(&self) -> ImageRecord {
+        ImageRecord {
+            image_id: self.image_id,
+            status: Status::PendingUpload,
+            created_at: self.created_at_ms,
+            updated_at: self.created_at_ms,
+            timeline: HashMap::from([(Status::PendingUpload.as_str().to_owned(), self.created_at_ms)]),
+            owner: self.owner.clone(),
+            content_type: Some(self.content_type.clone()),
+            filename: self.filename.clone(),
+            s3_key: self.s3_key.clone(),
+            s3_version: None,
+            size_bytes: None,
+            width: None,
+            height: None,
+            format: None,
+            predictions: None,
+            model: None,
+            timings_ms: HashMap::new(),
+            error: None,
+            s3_sequencer: None,
+            request_fingerprint: self.request_fingerprint.clone(),
+            expires_at: self.expires_at_secs,
+        }
+    }
+}
+
 /// What `StatusStore::create` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Created {

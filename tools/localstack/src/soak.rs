@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 
 use imgpipe_core::model::{Classifier, RuntimeOptions};
 use imgpipe_core::model_meta::ModelBundle;
@@ -209,24 +209,10 @@ async fn submit(client: &ApiClient, input: &Input) -> Result<String, Error> {
             .submit(input.bytes.to_vec(), input.content_type, Some(&input.name))
             .await;
     }
-    let response = client
-        .api(
-            Method::POST,
-            "/images",
-            &[("content-type", input.content_type)],
-            input.bytes.clone(),
-        )
-        .await?;
-    if response.status != StatusCode::ACCEPTED {
-        return Err(format!(
-            "{}: POST /images {} {}",
-            input.name,
-            response.status,
-            String::from_utf8_lossy(&response.body)
-        )
-        .into());
-    }
-    Ok(response.json()?["image_id"].as_str().ok_or("no image_id")?.to_owned())
+    client
+        .submit_inline(input.bytes.clone(), input.content_type)
+        .await
+        .map_err(|e| format!("{}: {e}", input.name).into())
 }
 
 fn percentile(sorted: &[i64], p: f64) -> Option<i64> {

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::{Method, StatusCode};
 use imgpipe_localstack::client::ApiClient;
 use imgpipe_localstack::testing::{repo_root, stack_options};
 use imgpipe_localstack::Stack;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -34,50 +33,12 @@ fn generate_corpus() -> (PathBuf, Vec<Value>) {
 async fn submit(client: &ApiClient, bytes: Vec<u8>, entry: &Value) -> String {
     let content_type = entry["content_type"].as_str().unwrap();
     let file = entry["file"].as_str().unwrap();
-    if entry["upload"] == "inline" {
-        let response = client
-            .api(
-                Method::POST,
-                "/images",
-                &[("content-type", content_type)],
-                Bytes::from(bytes),
-            )
-            .await
-            .unwrap();
-        assert_eq!(response.status, StatusCode::ACCEPTED, "{file}: {response:?}");
-        return response.json().unwrap()["image_id"].as_str().unwrap().to_owned();
-    }
-    // No content_length: the empty upload must reach the pipeline (a declared 0 is refused up front).
-    let request = json!({"content_type": content_type, "filename": file});
-    let created = client
-        .api(
-            Method::POST,
-            "/images",
-            &[("content-type", "application/json")],
-            Bytes::from(request.to_string()),
-        )
-        .await
-        .unwrap();
-    assert_eq!(created.status, StatusCode::CREATED, "{file}: {created:?}");
-    let created = created.json().unwrap();
-    let headers: Vec<(String, String)> = created["upload"]["headers"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let put = client
-        .send(
-            Method::PUT,
-            created["upload"]["url"].as_str().unwrap(),
-            &headers,
-            Bytes::from(bytes),
-        )
-        .await
-        .unwrap();
-    assert!(put.status.is_success(), "{file}: {put:?}");
-    created["image_id"].as_str().unwrap().to_owned()
+    let submitted = if entry["upload"] == "inline" {
+        client.submit_inline(Bytes::from(bytes), content_type).await
+    } else {
+        client.submit(bytes, content_type, Some(file)).await
+    };
+    submitted.unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

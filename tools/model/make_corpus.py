@@ -127,11 +127,35 @@ def main():
     write("bomb.png", b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
     fail("bomb.png", "too_many_pixels")
 
+    progressive_variants(coffee)
+
     with open(os.path.join(OUT, "expected.tsv"), "w") as f:
         f.write("file\texpected\tupright_size\n")
         for row in rows:
             f.write("\t".join(row) + "\n")
     print(f"wrote {len(rows)} files to {os.path.normpath(OUT)}")
+
+
+def progressive_variants(photo):
+    """Progressive JPEGs of a real photo for services/core/tests/jpeg_progressive.rs: dropping their AC
+    scans must not change a 1/8-scale decode. Odd sizes leave partial MCUs at the edges; every chroma
+    subsampling Pillow writes, greyscale, restart markers, and libjpeg's progression (DC successive
+    approximation, so DC refinement scans too) are covered."""
+    out = os.path.join(OUT, "progressive")
+    os.makedirs(out, exist_ok=True)
+    photo = photo.resize((203, 157), Image.Resampling.LANCZOS)
+    variants = {
+        "420.jpg": (photo, {"subsampling": 2}),
+        "422.jpg": (photo, {"subsampling": 1}),
+        "444.jpg": (photo, {"subsampling": 0}),
+        "grey.jpg": (photo.convert("L"), {}),
+        "restart.jpg": (photo, {"subsampling": 2, "restart_marker_blocks": 3}),
+    }
+    for name, (image, options) in variants.items():
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90, progressive=True, **options)
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(buffer.getvalue())
 
 
 if __name__ == "__main__":

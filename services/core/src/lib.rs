@@ -7,6 +7,7 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod id;
+pub mod jpeg;
 pub mod keys;
 pub mod messages;
 pub mod model;

@@ -117,9 +117,9 @@ pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Resul
             ));
         }
     }
-    let rgb = decode_upright_rgb(bytes, format, limits, spec.resize_shorter_side)?;
-    let (source_width, source_height) = (rgb.width(), rgb.height());
-    let pixels = resize_and_crop(rgb.into_raw(), source_width, source_height, spec)?;
+    let (rgb, (source_width, source_height)) = decode_upright_rgb(bytes, format, limits, spec.resize_shorter_side)?;
+    let (decoded_width, decoded_height) = rgb.dimensions();
+    let pixels = resize_and_crop(rgb.into_raw(), decoded_width, decoded_height, spec)?;
     Ok(Preprocessed {
         format,
         source_width,
@@ -152,12 +152,13 @@ pub fn jpeg_scan_count(bytes: &[u8]) -> usize {
     bytes.windows(2).filter(|w| *w == [0xFF, 0xDA]).count()
 }
 
+/// The upright RGB pixels, possibly decoded at reduced scale, and the upright size of the image itself.
 fn decode_upright_rgb(
     bytes: &[u8],
     format: ImageFormat,
     limits: &Limits,
     target_shorter: u32,
-) -> Result<image::RgbImage, PipelineError> {
+) -> Result<(image::RgbImage, (u32, u32)), PipelineError> {
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
         .map_err(decode_error)?;
@@ -192,11 +193,17 @@ fn decode_upright_rgb(
         None => DynamicImage::from_decoder(decoder).map_err(decode_error)?,
     };
     image.apply_orientation(orientation);
-    Ok(match image {
+    use image::metadata::Orientation::{Rotate270, Rotate270FlipH, Rotate90, Rotate90FlipH};
+    let upright_size = match orientation {
+        Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH => (height, width),
+        _ => (width, height),
+    };
+    let rgb = match image {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other if other.color().has_alpha() => over_white(other.into_rgba8()),
         other => other.into_rgb8(),
-    })
+    };
+    Ok((rgb, upright_size))
 }
 
 /// Composites transparency over white, the way the image appears on a page. Dropping alpha instead
@@ -219,13 +226,25 @@ fn over_white(rgba: image::RgbaImage) -> image::RgbImage {
 /// when the reduced decode does not apply (colour spaces other than RGB/grey, or any error), and the
 /// caller decodes in full, so this path can never reject an image the full decoder accepts.
 fn decode_jpeg_reduced(bytes: &[u8], width: u32, height: u32, target_shorter: u32) -> Option<image::RgbImage> {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().ok()?;
     let shorter = width.min(height);
     let want = |side: u32| (u64::from(side) * u64::from(target_shorter)).div_ceil(u64::from(shorter)) as u16;
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().ok()?;
     let (scaled_w, scaled_h) = decoder.scale(want(width), want(height)).ok()?;
     if u32::from(scaled_w.min(scaled_h)) < target_shorter {
         return None;
+    }
+    // At 1/8 scale a progressive JPEG's AC scans are dead weight (see `jpeg::dc_scans_only`).
+    let eighth = u32::from(scaled_w) == width.div_ceil(8) && u32::from(scaled_h) == height.div_ceil(8);
+    let dc_only = if eighth {
+        crate::jpeg::dc_scans_only(bytes)
+    } else {
+        None
+    };
+    if let Some(stream) = &dc_only {
+        decoder = jpeg_decoder::Decoder::new(Cursor::new(stream.as_slice()));
+        decoder.read_info().ok()?;
+        decoder.scale(want(width), want(height)).ok()?;
     }
     let info = decoder.info()?;
     let data = decoder.decode().ok()?;
@@ -437,6 +456,11 @@ mod tests {
             "a smaller scale would go below the target"
         );
         let fast = preprocess(&bytes, &spec, &Limits::default()).unwrap();
+        assert_eq!(
+            (fast.source_width, fast.source_height),
+            (1200, 800),
+            "the image's own size, not the reduced decode's"
+        );
         let full = resize_and_crop(
             DynamicImage::from_decoder(
                 ImageReader::with_format(Cursor::new(&bytes), ImageFormat::Jpeg)
@@ -462,7 +486,6 @@ mod tests {
             mean_abs_diff < 2.0,
             "reduced decode differs by {mean_abs_diff} per channel on average"
         );
-        assert_eq!((fast.source_width, fast.source_height), (600, 400));
     }
 
     #[test]

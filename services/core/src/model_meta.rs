@@ -151,25 +151,30 @@ impl ModelBundle {
         self.dir.join(&self.meta.file)
     }
 
-    /// Checks the model file against the sha256 in its metadata, so a model and metadata from different
-    /// builds cannot be paired by accident.
-    pub fn verify_model_file(&self) -> Result<Vec<u8>, ModelMetaError> {
+    /// The model file's bytes; the session is created from them, and `check_model_digest` checks them.
+    pub fn read_model_file(&self) -> Result<Vec<u8>, ModelMetaError> {
         let path = self.model_path();
-        let bytes = std::fs::read(&path).map_err(|source| ModelMetaError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let digest = Sha256::digest(&bytes);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::read(&path).map_err(|source| ModelMetaError::Read { path, source })
+    }
+
+    /// Checks the model's bytes against the sha256 in its metadata, so a model and metadata from
+    /// different builds cannot be paired by accident.
+    pub fn check_model_digest(&self, bytes: &[u8]) -> Result<(), ModelMetaError> {
+        let hex = sha256_hex(bytes);
         if hex != self.meta.sha256 {
             return Err(ModelMetaError::Invalid(format!(
                 "{} has sha256 {hex}, model.json expects {}",
-                path.display(),
+                self.model_path().display(),
                 self.meta.sha256
             )));
         }
-        Ok(bytes)
+        Ok(())
     }
+}
+
+/// Lower-case hex sha256, the form `model.json` records.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read_to_string(path: &Path) -> Result<String, ModelMetaError> {
@@ -212,6 +217,28 @@ pub(crate) mod tests {
         assert!(ModelMetadata::from_json(&crop, Path::new("x")).is_err());
         let filter = SAMPLE.replace("bicubic", "nearest");
         assert!(ModelMetadata::from_json(&filter, Path::new("x")).is_err());
+    }
+
+    /// A bundle directory with the sample metadata (sha256 `cd`, 1,000 labels) and the given model bytes.
+    pub(crate) fn bundle_dir(name: &str, model: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("imgpipe-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model.json"), SAMPLE).unwrap();
+        std::fs::write(dir.join("labels.txt"), "label\n".repeat(1000)).unwrap();
+        std::fs::write(dir.join("model.onnx"), model).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_model_digest_must_match_the_metadata() {
+        let dir = bundle_dir("digest", b"not the model");
+        let mut bundle = ModelBundle::load(&dir).unwrap();
+        let bytes = bundle.read_model_file().unwrap();
+        let err = bundle.check_model_digest(&bytes).unwrap_err();
+        assert!(err.to_string().contains("model.json expects cd"), "{err}");
+        bundle.meta.sha256 = sha256_hex(&bytes);
+        bundle.check_model_digest(&bytes).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -233,7 +233,7 @@ async fn create_inline(api: &Api, request: &Request, content_type: &str) -> Resu
             ),
         ));
     }
-    let digest = hex_sha256(bytes);
+    let digest = imgpipe_core::model_meta::sha256_hex(bytes);
     let image = new_image(api, request, content_type, None, &["inline", content_type, &digest])?;
     let (record, replayed) = create_or_replay(api, &image).await?;
     // A replay of a request that failed between creating the record and storing the bytes finishes it.
@@ -304,11 +304,6 @@ fn created_response(status: StatusCode, body: &Value, id: &ImageId, replayed: bo
     response
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The request's idempotency key, if it sent a well-formed one.
 fn idempotency_key(request: &Request) -> Result<Option<&str>, ApiError> {
     let Some(value) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else {
@@ -360,7 +355,7 @@ fn new_image(
     let (image_id, request_fingerprint) = match idempotency_key(request)? {
         Some(key) => (
             ImageId::from_idempotency_key(owner.as_deref(), key),
-            Some(hex_sha256(fingerprint.join("\0").as_bytes())),
+            Some(imgpipe_core::model_meta::sha256_hex(fingerprint.join("\0").as_bytes())),
         ),
         None => (ImageId::new_random(), None),
     };

@@ -92,9 +92,10 @@ ASSUMPTIONS = {
 #     strongly consistent).
 #   S3 ObjectCreated -> preprocess queue: one SQS message per upload.
 #   preprocess (services/preprocess/src/lib.rs): UpdateItem claim (preprocessing), S3 GetObject upload,
-#     S3 PutObject preprocessed/{id}, SQS SendMessage to the inference queue, UpdateItem preprocessed.
-#     The event source mapping: one ReceiveMessage and one DeleteMessageBatch per batch.
-#   inference (services/inference/src/lib.rs): GetItem (consistent), S3 GetObject preprocessed,
+#     SQS SendMessage to the inference queue with the pixels as a binary attribute (150,528 bytes: three
+#     64 KB chunks), UpdateItem preprocessed. The event source mapping: one ReceiveMessage and one
+#     DeleteMessageBatch per batch.
+#   inference (services/inference/src/lib.rs): GetItem (consistent), the pixels from the message,
 #     one model run per batch, UpdateItem completed (the result lives in the item only).
 #     The event source mapping: one ReceiveMessage and one DeleteMessageBatch per batch.
 CALLS = {
@@ -102,13 +103,11 @@ CALLS = {
     "preprocess": [
         "dynamodb UpdateItem (preprocessing, claim)",
         "s3 GetObject uploads/{id}",
-        "s3 PutObject preprocessed/{id}",
-        "sqs SendMessage inference",
+        "sqs SendMessage inference (with the pixels)",
         "dynamodb UpdateItem (preprocessed)",
     ],
     "inference": [
         "dynamodb GetItem (consistent)",
-        "s3 GetObject preprocessed/{id}",
         "dynamodb UpdateItem (completed)",
     ],
 }
@@ -146,7 +145,7 @@ class Design:
     inference_mb: int = 2048
     inference_batch: int = 8
     inference_threads: int = 0  # IMGPIPE_ORT_THREADS: 0 = every vCPU the function sees (the default)
-    pixels_via: str = "s3"  # "s3" | "sqs" (binary message attribute) | "none" (one function does both)
+    pixels_via: str = "sqs"  # "sqs" (binary message attribute; S3 until 2026-11-27) | "s3" | "none" (one function)
     result_json_in_s3: bool = False  # inference wrote results/{id}.json too until 2026-11-27
     gsi_projection: str = "ALL"  # "ALL" | "KEYS_ONLY" (both indexes)
     status_writes: tuple = ("create", "preprocessing", "preprocessed", "completed")
@@ -555,8 +554,8 @@ def alternatives(measured: Measured, design: Design) -> list:
     options = [
         ("also a result JSON in S3 (the design before 2026-11-27; DynamoDB holds the top-5 anyway)",
          replace(design, result_json_in_s3=True)),
-        ("preprocessed pixels inside the SQS message (binary attribute, 3 x 64 KB chunks) instead of S3",
-         replace(design, pixels_via="sqs")),
+        ("preprocessed pixels through S3 (PUT + GET preprocessed/{id}: the design before 2026-11-27) instead of "
+         "inside the SQS message", replace(design, pixels_via="s3")),
         ("status and owner indexes projected KEYS_ONLY instead of ALL", replace(design, gsi_projection="KEYS_ONLY")),
         ("one function for both stages (no intermediate pixels, no preprocessed write)",
          replace(design, pixels_via="none", status_writes=("create", "preprocessing", "completed"))),
@@ -577,7 +576,7 @@ def alternatives(measured: Measured, design: Design) -> list:
     lean = replace(design, pixels_via="sqs", gsi_projection="KEYS_ONLY", app_log_lines=False,
                    inference_threads=1)
     total = breakdown(measured, lean)["total_usd_per_1k"]
-    rows.append({"change": "together: pixels in SQS, KEYS_ONLY indexes, WARN logs, 1 ORT thread",
+    rows.append({"change": "together: KEYS_ONLY indexes, WARN logs, 1 ORT thread (pixels in SQS as now)",
                  "total_usd_per_1k": total, "saves_usd_per_1k": base - total,
                  "saves_percent": 100.0 * (base - total) / base})
     lean1 = replace(lean, pixels_via="none", status_writes=("create", "preprocessing", "completed"))

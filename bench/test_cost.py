@@ -79,15 +79,16 @@ def test_polls():
 def test_breakdown_counts_the_calls_of_the_code():
     b = cost.breakdown(MEASURED, cost.Design())
     c = b["counts_per_image"]
-    assert c["s3_puts"] == {"upload (client, presigned)": 1, "preprocessed pixels": 1}
-    assert len(c["s3_gets"]) == 2
-    assert c["sqs_requests"]["s3 event send"] == 1 and c["sqs_requests"]["inference send"] == 1
+    assert c["s3_puts"] == {"upload (client, presigned)": 1}
+    assert len(c["s3_gets"]) == 1
+    # The pixels travel in the inference message: 3 x 64 KB chunks.
+    assert c["sqs_requests"]["s3 event send"] == 1 and c["sqs_requests"]["inference send"] == 3
     assert c["sqs_requests"]["preprocess receive"] == pytest.approx(0.1)
     assert c["sqs_requests"]["inference delete"] == pytest.approx(1 / 8)
     assert c["http_api_requests"] == {"POST /images": 1, "GET polls": 3}
-    # S3 PUTs alone: 2 x $0.005 per 1,000 requests = $0.010 per 1,000 images (3 with the old result JSON).
+    # S3 PUTs alone: the upload, $0.005 per 1,000 images (3 PUTs with the old pixels and result JSON).
     puts = sum(v for k, v in b["detail_usd_per_1k"]["s3"].items() if k.startswith("PUT"))
-    assert puts == pytest.approx(0.010)
+    assert puts == pytest.approx(0.005)
     old = cost.breakdown(MEASURED, cost.Design(result_json_in_s3=True))
     assert old["counts_per_image"]["s3_puts"]["result JSON"] == 1
     assert b["total_usd_per_1k"] == pytest.approx(sum(b["by_service_usd_per_1k"].values()))
@@ -99,6 +100,10 @@ def test_pixels_in_sqs_trade_s3_requests_for_chunks():
     assert sqs["inference send"] == 3
     assert sqs["inference receive"] == pytest.approx(cost.sqs_requests(8 * (150_528 + 420)) / 8)
     assert "preprocessed pixels" not in b["counts_per_image"]["s3_puts"]
+    via_s3 = cost.breakdown(MEASURED, cost.Design(pixels_via="s3"))
+    assert via_s3["counts_per_image"]["s3_puts"]["preprocessed pixels"] == 1
+    assert via_s3["counts_per_image"]["sqs_requests"]["inference send"] == 1
+    assert b["total_usd_per_1k"] < via_s3["total_usd_per_1k"]
 
 
 def test_lambda_compute_follows_measured_times_and_memory():

@@ -8,10 +8,10 @@ locals {
   })
 
   # The S3 key layout of services/core/src/keys.rs: the bucket's notification and lifecycle rules and the
-  # functions' IAM grants are written against it. Not configurable, since the code has it built in.
+  # functions' IAM grants are written against it. Not configurable, since the code has it built in. Only
+  # uploads live in S3: the model-ready pixels travel to inference inside the SQS message.
   object_prefixes = {
-    uploads      = "uploads/"
-    preprocessed = "preprocessed/"
+    uploads = "uploads/"
   }
 
   # AWS's rule for Lambda consumers of SQS: a visibility timeout of at least six times the function's

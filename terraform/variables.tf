@@ -230,13 +230,13 @@ variable "inference_reserved_concurrency" {
 }
 
 variable "inference_batch_size" {
-  description = "Messages per inference invocation (services/pipeline.json)."
+  description = "Messages per inference invocation (services/pipeline.json). At most 25: each message carries its image's 150,528 bytes of pixels, about 200 KB once base64-encoded in the Lambda event, and a whole batch must fit in Lambda's 6 MB invocation payload."
   type        = number
   default     = 8
 
   validation {
-    condition     = var.inference_batch_size >= 1 && var.inference_batch_size <= 10000 && floor(var.inference_batch_size) == var.inference_batch_size
-    error_message = "inference_batch_size must be an integer from 1 to 10000 (above 10 needs a batching window)."
+    condition     = var.inference_batch_size >= 1 && var.inference_batch_size <= 25 && floor(var.inference_batch_size) == var.inference_batch_size
+    error_message = "inference_batch_size must be an integer from 1 to 25 (above 10 needs a batching window): each message carries about 200 KB of base64-encoded pixels, and a batch must fit in Lambda's 6 MB invocation payload."
   }
 }
 

@@ -8,6 +8,7 @@ on the real tree, and again on mutated copies to show that the check would notic
   check_no_wildcards  no wildcard action in any policy (a Deny-on-insecure-transport guard excepted)
   check_pipeline      variable defaults == services/pipeline.json; visibility timeouts >= 6x the timeouts
   check_prefixes      S3 prefixes == services/core/src/keys.rs; the upload notification filters on them
+  check_message_size  the inference queue and its DLQ take MAX_SQS_MESSAGE_BYTES (services/core/src/messages.rs)
   check_table         table keys, index names and TTL attribute == services/core/src/store.rs
 
 Run with the .venv/hcl interpreter: `.venv/hcl/bin/python -m pytest tools/checks/test_terraform.py`.
@@ -37,6 +38,7 @@ CORE = REPO / "services" / "core" / "src"
 CONFIG_RS = CORE / "config.rs"
 KEYS_RS = CORE / "keys.rs"
 STORE_RS = CORE / "store.rs"
+MESSAGES_RS = CORE / "messages.rs"
 PERMISSIONS = REPO / "services" / "permissions.json"
 PIPELINE = REPO / "services" / "pipeline.json"
 
@@ -44,7 +46,7 @@ FUNCTIONS = ("api", "preprocess", "inference")
 CONSUMERS = ("preprocess", "inference")
 MODULES = ("storage", "queues", "compute", "api", "monitoring")
 CONFIG_STRUCTS = {"api": "ApiConfig", "preprocess": "PreprocessConfig", "inference": "InferenceConfig"}
-PREFIX_CONSTANTS = {"uploads": "UPLOAD_PREFIX", "preprocessed": "PREPROCESSED_PREFIX"}
+PREFIX_CONSTANTS = {"uploads": "UPLOAD_PREFIX"}
 
 
 ################################################################################
@@ -55,6 +57,11 @@ PREFIX_CONSTANTS = {"uploads": "UPLOAD_PREFIX", "preprocessed": "PREPROCESSED_PR
 def rust_str_constants(source: str) -> dict[str, str]:
     """`pub const NAME: &str = "value";` of a Rust source."""
     return dict(re.findall(r'pub const ([A-Z][A-Z0-9_]*): &(?:\'static )?str = "((?:[^"\\]|\\.)*)";', source))
+
+
+def rust_usize_constants(source: str) -> dict[str, int]:
+    """`pub const NAME: usize = 262_144;` of a Rust source."""
+    return {name: int(value.replace("_", "")) for name, value in re.findall(r"pub const ([A-Z][A-Z0-9_]*): usize = ([0-9_]+);", source)}
 
 
 def config_variables(config_rs: Path) -> dict[str, set[str]]:
@@ -107,6 +114,8 @@ def substitute_defaults(value: str, module: tfparse.Module) -> str:
             return match.group(0)
         default = module.variable_default(name)
         if attribute:
+            if not isinstance(default, dict) or attribute not in default:
+                return match.group(0)  # an attribute the default lacks: left as written, so it never matches
             default = default[attribute]
         return str(default)
 
@@ -221,6 +230,18 @@ def check_iam(terraform: Path, permissions_json: Path = PERMISSIONS) -> list[str
         if policy != f"${{data.aws_iam_policy_document.{function}.json}}":
             problems.append(f"{function}: local.policies does not attach data.aws_iam_policy_document.{function}")
 
+    # The bucket key through S3, only as far as each function's object grants need it: Decrypt to read,
+    # GenerateDataKey to write; none for a function without S3 object access (inference).
+    kms_actions = compute.locals["kms_actions"].body
+    for function in FUNCTIONS:
+        s3_actions = {action for action, _ in permission_pairs(permissions, function) if action.startswith("s3:")}
+        needed = {"kms:Decrypt"} if s3_actions & {"s3:GetObject", "s3:GetObjectVersion"} else set()
+        if "s3:PutObject" in s3_actions:
+            needed.add("kms:GenerateDataKey")
+        granted = set(literal(kms_actions.get(function, [])))
+        if granted != needed:
+            problems.append(f"{function}: KMS through S3 is {sorted(granted)}, its S3 grants need {sorted(needed)}")
+
     # The baseline: own log group, X-Ray, and KMS only when a key is configured.
     baseline = compute.data_source("aws_iam_policy_document", "baseline")
     static = baseline.get("statement", [])
@@ -243,6 +264,9 @@ def check_iam(terraform: Path, permissions_json: Path = PERMISSIONS) -> list[str
         content = block["content"][0]
         if "var.kms_key_arn == null ? []" not in block.get("for_each", ""):
             problems.append(f"baseline: {content.get('sid')} must exist only when var.kms_key_arn is set")
+        # A statement with no actions is not a valid policy: leave it out where kms_actions is empty.
+        if "local.kms_actions" in str(content.get("actions")) and "length(local.kms_actions[each.key]) == 0 ? []" not in block.get("for_each", ""):
+            problems.append(f"baseline: {literal(content.get('sid'))} must be left out for a function without KMS actions")
         actions = set(_policy_actions(content, compute))
         services = {c.get("variable"): c.get("values") for c in content.get("condition", [])}
         if not actions or not actions <= allowed_kms or '"kms:ViaService"' not in services:
@@ -388,15 +412,39 @@ def check_prefixes(terraform: Path, keys_rs: Path = KEYS_RS) -> list[str]:
             problems.append(f"storage: notification events are {queue.get('events')}")
         if substitute_defaults(str(queue.get("filter_prefix")), storage) != expected["uploads"]:
             problems.append(f"storage: notification filter_prefix {queue.get('filter_prefix')} is not the uploads prefix")
+    # Lifecycle rules act only on prefixes the code writes (a rule on any other prefix is left over from an
+    # older layout), and uploads expire with their record.
     lifecycle = storage.resource("aws_s3_bucket_lifecycle_configuration", "this")
     prefixes = {
-        substitute_defaults(str(f.get("prefix")), storage)
+        substitute_defaults(text(f.get("prefix")), storage)
         for rule in tfparse.blocks(lifecycle, "rule")
         for f in rule.get("filter", [])
         if "prefix" in f
     }
-    if expected["preprocessed"] not in prefixes:
-        problems.append("storage: no lifecycle rule expires the preprocessed prefix")
+    # The dynamic rule's filter is `rule.value`: one of local.expiring_prefixes, checked below.
+    for prefix in sorted(prefixes - {"${rule.value}"} - set(expected.values())):
+        problems.append(f"storage: a lifecycle rule filters on {prefix}, not a prefix of keys.rs")
+    expiring = re.findall(r"(\w+)\s*=\s*var\.object_prefixes\.(\w+)", str(storage.locals["expiring_prefixes"].body))
+    if expiring != [("uploads", "uploads")]:
+        problems.append(f"storage: local.expiring_prefixes expires {expiring}, expected the uploads prefix only")
+    return problems
+
+
+def check_message_size(terraform: Path, messages_rs: Path = MESSAGES_RS) -> list[str]:
+    """The inference messages carry the pixels: their queue, and the DLQ they move to, must take messages as
+    large as the code assumes SQS allows."""
+    problems = []
+    limit = rust_usize_constants(messages_rs.read_text()).get("MAX_SQS_MESSAGE_BYTES")
+    if limit is None:
+        return [f"{messages_rs.name}: no MAX_SQS_MESSAGE_BYTES"]
+    queues = load(terraform, "queues")
+    settings = queues.locals["queues"].body
+    size = settings.get("inference", {}).get("max_message_size")
+    if size != limit:
+        problems.append(f"queues: the inference max_message_size is {size}, MAX_SQS_MESSAGE_BYTES is {limit}")
+    for name in ("this", "dlq"):
+        if queues.resource("aws_sqs_queue", name).get("max_message_size") != "${each.value.max_message_size}":
+            problems.append(f"queues: aws_sqs_queue.{name} does not take max_message_size from local.queues")
     return problems
 
 
@@ -520,6 +568,11 @@ def test_table_matches_store_rs():
     assert check_table(TERRAFORM) == []
 
 
+def test_message_size_matches_messages_rs():
+    assert check_message_size(TERRAFORM) == []
+    assert rust_usize_constants(MESSAGES_RS.read_text())["MAX_SQS_MESSAGE_BYTES"] == 262144
+
+
 def test_inference_stays_x86_64():
     compute = load(TERRAFORM, "compute")
     validation = compute.variables["inference_architecture"].body["validation"][0]
@@ -639,24 +692,57 @@ def test_iam_check_fails_on_a_missing_action(tf_copy: Path):
 def test_iam_check_fails_on_an_extra_action(tf_copy: Path):
     mutate(
         tf_copy / "modules" / "compute" / "main.tf",
-        'actions   = ["s3:PutObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.preprocessed}*"]',
-        'actions   = ["s3:PutObject", "s3:DeleteObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.preprocessed}*"]',
+        'actions   = ["s3:PutObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]',
+        'actions   = ["s3:PutObject", "s3:DeleteObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]',
     )
     assert check_iam(tf_copy) == [
-        "preprocess: s3:DeleteObject on bucket_prefix:preprocessed/ is granted but not in permissions.json"
+        "api: s3:DeleteObject on bucket_prefix:uploads/ is granted but not in permissions.json"
     ]
 
 
 def test_iam_check_fails_on_a_wrong_prefix(tf_copy: Path):
     mutate(
         tf_copy / "modules" / "compute" / "main.tf",
-        'sid       = "ReadPreprocessed"\n    actions   = ["s3:GetObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.preprocessed}*"]',
-        'sid       = "ReadPreprocessed"\n    actions   = ["s3:GetObject"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]',
+        'sid       = "ReadUploads"\n    actions   = ["s3:GetObject", "s3:GetObjectVersion"]\n    resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]',
+        'sid       = "ReadUploads"\n    actions   = ["s3:GetObject", "s3:GetObjectVersion"]\n    resources = ["${var.bucket_arn}/results/*"]',
     )
     assert check_iam(tf_copy) == [
-        "inference: s3:GetObject on bucket_prefix:preprocessed/ is in permissions.json but not granted",
-        "inference: s3:GetObject on bucket_prefix:uploads/ is granted but not in permissions.json",
+        "preprocess: s3:GetObject on bucket_prefix:uploads/ is in permissions.json but not granted",
+        "preprocess: s3:GetObjectVersion on bucket_prefix:uploads/ is in permissions.json but not granted",
+        "preprocess: s3:GetObject on bucket_prefix:results/ is granted but not in permissions.json",
+        "preprocess: s3:GetObjectVersion on bucket_prefix:results/ is granted but not in permissions.json",
     ]
+
+
+def test_iam_check_fails_on_an_s3_grant_to_inference(tf_copy: Path):
+    # Inference takes its pixels from the message: an object grant left behind is an extra permission.
+    mutate(
+        tf_copy / "modules" / "compute" / "main.tf",
+        '  # No S3 statement: the pixels arrive inside the messages this function consumes.\n',
+        '  statement {\n    sid       = "ReadPixels"\n    actions   = ["s3:GetObject"]\n'
+        '    resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]\n  }\n\n',
+    )
+    assert check_iam(tf_copy) == [
+        "inference: s3:GetObject on bucket_prefix:uploads/ is granted but not in permissions.json"
+    ]
+
+
+def test_iam_check_fails_on_key_use_without_s3_access(tf_copy: Path):
+    mutate(
+        tf_copy / "modules" / "compute" / "main.tf",
+        "    inference  = []\n",
+        '    inference  = ["kms:Decrypt"]\n',
+    )
+    assert check_iam(tf_copy) == ["inference: KMS through S3 is ['kms:Decrypt'], its S3 grants need []"]
+
+
+def test_iam_check_fails_on_an_empty_kms_statement(tf_copy: Path):
+    mutate(
+        tf_copy / "modules" / "compute" / "main.tf",
+        "for_each = var.kms_key_arn == null ? [] : length(local.kms_actions[each.key]) == 0 ? [] : [var.kms_key_arn]",
+        "for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]",
+    )
+    assert check_iam(tf_copy) == ["baseline: UseKeyThroughS3 must be left out for a function without KMS actions"]
 
 
 def test_iam_check_follows_permissions_json(tmp_path: Path):
@@ -673,7 +759,7 @@ def test_iam_check_fails_on_an_unscoped_bucket_listing(tf_copy: Path):
     main_tf = tf_copy / "modules" / "compute" / "main.tf"
     text_before = main_tf.read_text()
     start = text_before.index("    condition {\n      test     = \"StringLike\"\n      variable = \"s3:prefix\"")
-    end = text_before.index("    }\n", text_before.index("      ]\n", start)) + len("    }\n")
+    end = text_before.index("\n    }\n", start) + len("\n    }\n")
     main_tf.write_text(text_before[:start] + text_before[end:])
     problems = check_iam(tf_copy)
     assert "api: s3:ListBucketVersions on bucket is granted but not in permissions.json" in problems, problems
@@ -695,6 +781,55 @@ def test_pipeline_check_fails_on_a_drifted_default_and_a_short_visibility(tf_cop
 
 
 def test_prefix_check_fails_on_a_changed_prefix(tf_copy: Path):
-    mutate(tf_copy / "main.tf", 'uploads      = "uploads/"', 'uploads      = "incoming/"')
+    mutate(tf_copy / "main.tf", 'uploads = "uploads/"', 'uploads = "incoming/"')
     problems = check_prefixes(tf_copy)
     assert len(problems) == 1 and problems[0].startswith("root: local.object_prefixes"), problems
+
+
+def test_prefix_check_fails_on_a_lifecycle_rule_for_a_prefix_the_code_does_not_write(tf_copy: Path):
+    # A rule left behind from an older key layout (the pixels used to be stored under preprocessed/).
+    mutate(
+        tf_copy / "modules" / "storage" / "main.tf",
+        "  dynamic \"rule\" {\n",
+        '  rule {\n    id     = "expire-preprocessed"\n    status = "Enabled"\n\n'
+        '    filter {\n      prefix = "preprocessed/"\n    }\n\n'
+        "    expiration {\n      days = 1\n    }\n  }\n\n"
+        "  dynamic \"rule\" {\n",
+    )
+    assert check_prefixes(tf_copy) == ["storage: a lifecycle rule filters on preprocessed/, not a prefix of keys.rs"]
+
+
+def test_prefix_check_fails_when_uploads_no_longer_expire(tf_copy: Path):
+    mutate(
+        tf_copy / "modules" / "storage" / "main.tf",
+        "    uploads = var.object_prefixes.uploads\n",
+        "",
+    )
+    assert check_prefixes(tf_copy) == [
+        "storage: local.expiring_prefixes expires [], expected the uploads prefix only"
+    ]
+
+
+def test_message_size_check_fails_on_a_different_size(tf_copy: Path):
+    mutate(tf_copy / "modules" / "queues" / "main.tf", "max_message_size = 262144", "max_message_size = 1048576")
+    assert check_message_size(tf_copy) == [
+        "queues: the inference max_message_size is 1048576, MAX_SQS_MESSAGE_BYTES is 262144"
+    ]
+
+
+def test_message_size_check_fails_on_a_dlq_left_at_the_default(tf_copy: Path):
+    # The DLQ receives the inference messages as they are: it must take them as large.
+    mutate(
+        tf_copy / "modules" / "queues" / "main.tf",
+        "  max_message_size          = each.value.max_message_size\n",
+        "",
+    )
+    assert check_message_size(tf_copy) == ["queues: aws_sqs_queue.dlq does not take max_message_size from local.queues"]
+
+
+def test_message_size_check_follows_the_code(tmp_path: Path):
+    messages = tmp_path / "messages.rs"
+    messages.write_text(MESSAGES_RS.read_text().replace("= 262_144;", "= 1_048_576;"))
+    assert check_message_size(TERRAFORM, messages) == [
+        "queues: the inference max_message_size is 262144, MAX_SQS_MESSAGE_BYTES is 1048576"
+    ]

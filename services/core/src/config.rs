@@ -159,7 +159,6 @@ impl PreprocessConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct InferenceConfig {
     pub table_name: String,
-    pub bucket_name: String,
     pub model_dir: PathBuf,
     pub ort_library: PathBuf,
     /// 0: let ONNX Runtime use every core the function gets.
@@ -171,7 +170,6 @@ pub struct InferenceConfig {
 impl InferenceConfig {
     pub const VARIABLES: &'static [&'static str] = &[
         TABLE_NAME,
-        BUCKET_NAME,
         MODEL_DIR,
         ORT_LIBRARY,
         ORT_THREADS,
@@ -182,7 +180,6 @@ impl InferenceConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required(TABLE_NAME)?,
-            bucket_name: env.required(BUCKET_NAME)?,
             model_dir: PathBuf::from(env.optional(MODEL_DIR, DEFAULT_MODEL_DIR.to_string())?),
             ort_library: PathBuf::from(env.optional(ORT_LIBRARY, DEFAULT_ORT_LIBRARY.to_string())?),
             ort_threads: env.optional(ORT_THREADS, 0)?,
@@ -205,7 +202,7 @@ mod tests {
 
     #[test]
     fn names_the_missing_variable() {
-        let err = InferenceConfig::from_env(&env(&[(TABLE_NAME, "t")])).unwrap_err();
+        let err = PreprocessConfig::from_env(&env(&[(TABLE_NAME, "t")])).unwrap_err();
         assert_eq!(err, ConfigError::Missing(BUCKET_NAME));
         assert!(err.to_string().contains("IMGPIPE_BUCKET_NAME"));
     }

@@ -113,6 +113,13 @@ impl ModelMetadata {
         if self.normalization.std.iter().any(|s| *s <= 0.0) {
             return invalid("normalisation std must be positive".into());
         }
+        if !crate::messages::pixels_fit_in_a_message(self.input_bytes()) {
+            return invalid(format!(
+                "its {} bytes of input pixels do not fit in the inference message (SQS takes {} bytes)",
+                self.input_bytes(),
+                crate::messages::MAX_SQS_MESSAGE_BYTES
+            ));
+        }
         Ok(())
     }
 
@@ -217,6 +224,12 @@ pub(crate) mod tests {
         assert!(ModelMetadata::from_json(&crop, Path::new("x")).is_err());
         let filter = SAMPLE.replace("bicubic", "nearest");
         assert!(ModelMetadata::from_json(&filter, Path::new("x")).is_err());
+        let too_big = SAMPLE
+            .replace("\"height\": 224, \"width\": 224", "\"height\": 384, \"width\": 384")
+            .replace("\"center_crop\": 224", "\"center_crop\": 384")
+            .replace("\"resize_shorter_side\": 256", "\"resize_shorter_side\": 384");
+        let err = ModelMetadata::from_json(&too_big, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("do not fit in the inference message"), "{err}");
     }
 
     /// A bundle directory with the sample metadata (sha256 `cd`, 1,000 labels) and the given model bytes.

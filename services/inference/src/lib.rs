@@ -1,13 +1,13 @@
-//! Inference: a batch of preprocessed images -> one model run -> top-k predictions in DynamoDB and S3.
+//! Inference: a batch of preprocessed images (the pixels inside each message) -> one model run -> top-k
+//! predictions in the job's DynamoDB item.
 
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use imgpipe_core::config::InferenceConfig;
-use imgpipe_core::messages::{InferenceRequest, ModelRef};
+use imgpipe_core::messages::{InferenceRequest, ModelRef, PIXELS_ATTRIBUTE};
 use imgpipe_core::model::{Classifier, Prediction};
-use imgpipe_core::objects::ObjectStore;
 use imgpipe_core::retry::{self, settle_failure, Delivery};
 use imgpipe_core::store::{Changes, StatusStore, Transition};
 use imgpipe_core::time::now_ms;
@@ -18,14 +18,12 @@ pub struct Inferrer {
     pub config: InferenceConfig,
     pub classifier: Arc<Classifier>,
     pub store: StatusStore,
-    pub objects: ObjectStore,
 }
 
 impl Inferrer {
     pub fn new(config: InferenceConfig, classifier: Arc<Classifier>, clients: &imgpipe_core::aws::AwsClients) -> Self {
         Self {
             store: StatusStore::new(clients.dynamodb.clone(), &config.table_name),
-            objects: ObjectStore::new(clients.s3.clone(), &config.bucket_name),
             classifier,
             config,
         }
@@ -154,21 +152,7 @@ async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option
             }
         };
         let expected = inferrer.classifier.metadata().input_bytes();
-        let fetched = inferrer.objects.get(&request.key, None, expected as u64).await;
-        let pixels = fetched.and_then(|f| {
-            if f.bytes.len() == expected {
-                Ok(f.bytes)
-            } else {
-                Err(PipelineError::permanent(
-                    ErrorCode::Internal,
-                    format!(
-                        "preprocessed input has {} bytes, the model needs {expected}",
-                        f.bytes.len()
-                    ),
-                ))
-            }
-        });
-        match pixels {
+        match message_pixels(message, expected) {
             Ok(pixels) => Ok(Some(Job {
                 message,
                 request: request.clone(),
@@ -187,6 +171,29 @@ async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option
     }
     .instrument(span)
     .await
+}
+
+/// The pixels the message carries, exactly as many as the model takes. Anything else is a bug upstream
+/// (or a message from elsewhere), which no retry can fix.
+fn message_pixels(message: &SqsMessage, expected: usize) -> Result<Vec<u8>, PipelineError> {
+    let attribute = message
+        .message_attributes
+        .get(PIXELS_ATTRIBUTE)
+        .and_then(|attribute| attribute.binary_value.as_ref());
+    match attribute {
+        Some(pixels) if pixels.len() == expected => Ok(pixels.0.clone()),
+        Some(pixels) => Err(PipelineError::permanent(
+            ErrorCode::Internal,
+            format!(
+                "the message carries {} bytes of pixels, the model needs {expected}",
+                pixels.len()
+            ),
+        )),
+        None => Err(PipelineError::permanent(
+            ErrorCode::Internal,
+            format!("the message has no binary {PIXELS_ATTRIBUTE:?} attribute"),
+        )),
+    }
 }
 
 async fn complete(
@@ -256,6 +263,59 @@ async fn complete(
                 inferrer.config.max_receive_count,
             )
             .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lambda_events::encodings::Base64Data;
+    use aws_lambda_events::sqs::SqsMessageAttribute;
+
+    use super::*;
+
+    fn with_attribute(name: &str, attribute: SqsMessageAttribute) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.message_attributes.insert(name.to_owned(), attribute);
+        message
+    }
+
+    fn binary(bytes: Vec<u8>) -> SqsMessageAttribute {
+        let mut attribute = SqsMessageAttribute::default();
+        let mut data = Base64Data::default();
+        data.0 = bytes;
+        attribute.binary_value = Some(data);
+        attribute.data_type = Some("Binary".into());
+        attribute
+    }
+
+    #[test]
+    fn pixels_come_from_the_binary_attribute() {
+        let message = with_attribute(PIXELS_ATTRIBUTE, binary(vec![7; 12]));
+        assert_eq!(message_pixels(&message, 12).unwrap(), vec![7; 12]);
+    }
+
+    #[test]
+    fn missing_or_wrongly_sized_pixels_are_a_permanent_internal_error() {
+        let cases = [
+            (SqsMessage::default(), "no binary"),
+            (with_attribute(PIXELS_ATTRIBUTE, binary(vec![7; 11])), "11 bytes"),
+            (with_attribute("other", binary(vec![7; 12])), "no binary"),
+            (
+                with_attribute(PIXELS_ATTRIBUTE, {
+                    let mut text = SqsMessageAttribute::default();
+                    text.string_value = Some("pixels".into());
+                    text.data_type = Some("String".into());
+                    text
+                }),
+                "no binary",
+            ),
+        ];
+        for (message, says) in cases {
+            let err = message_pixels(&message, 12).unwrap_err();
+            assert!(err.is_permanent(), "{err}");
+            assert_eq!(err.code(), Some(ErrorCode::Internal));
+            assert!(err.to_string().contains(says), "{err}");
         }
     }
 }

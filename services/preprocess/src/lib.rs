@@ -1,4 +1,5 @@
-//! Preprocess: S3 upload events (via SQS) -> model-ready pixels in S3 -> a message on the inference queue.
+//! Preprocess: S3 upload events (via SQS) -> model-ready pixels -> a message on the inference queue that
+//! carries them.
 
 use std::sync::Arc;
 
@@ -202,12 +203,6 @@ async fn preprocess_object(
         "preprocessed"
     );
 
-    let key = keys::preprocessed_key(&image_id);
-    preprocessor
-        .objects
-        .put(&key, prepared.pixels, "application/octet-stream")
-        .await?;
-
     let finished = now_ms();
     let mut timings = vec![("preprocess", finished - started)];
     if let Some(sent) = delivery.sent_at_ms {
@@ -228,8 +223,6 @@ async fn preprocess_object(
     let meta = &preprocessor.model.meta;
     let request = InferenceRequest {
         image_id,
-        bucket: preprocessor.objects.bucket().to_owned(),
-        key,
         width: prepared.width,
         height: prepared.height,
         source_version: fetched.version_id.clone(),
@@ -239,7 +232,13 @@ async fn preprocess_object(
         },
         sent_at_ms: now_ms(),
     };
-    queue::send_inference_request(&preprocessor.sqs, &preprocessor.config.inference_queue_url, &request).await?;
+    queue::send_inference_request(
+        &preprocessor.sqs,
+        &preprocessor.config.inference_queue_url,
+        &request,
+        prepared.pixels,
+    )
+    .await?;
     if let Transition::Rejected { current } = preprocessor
         .store
         .transition(&image_id, Status::Preprocessed, done, finished)

@@ -29,7 +29,6 @@ locals {
     }
     inference = {
       IMGPIPE_TABLE_NAME        = var.table_name
-      IMGPIPE_BUCKET_NAME       = var.bucket_name
       IMGPIPE_MODEL_DIR         = local.model_dir
       IMGPIPE_ORT_LIBRARY       = local.ort_library
       IMGPIPE_ORT_THREADS       = tostring(var.ort_threads)
@@ -49,7 +48,7 @@ locals {
       layers               = []
     }
     preprocess = {
-      description          = "imgpipe preprocess: decodes an upload and writes model-ready pixels"
+      description          = "imgpipe preprocess: decodes an upload and sends its model-ready pixels to inference"
       package              = var.preprocess_package
       architecture         = var.preprocess_architecture
       timeout              = var.preprocess_timeout
@@ -59,7 +58,7 @@ locals {
       layers = [aws_lambda_layer_version.model.arn]
     }
     inference = {
-      description          = "imgpipe inference: classifies a batch of preprocessed images with ONNX Runtime"
+      description          = "imgpipe inference: classifies the pixels of a batch of messages with ONNX Runtime"
       package              = var.inference_package
       architecture         = var.inference_architecture
       timeout              = var.inference_timeout
@@ -85,11 +84,13 @@ locals {
     }
   }
 
-  # With a customer managed key on the bucket, SSE-KMS needs GenerateDataKey to write and Decrypt to read.
+  # With a customer managed key on the bucket, SSE-KMS needs GenerateDataKey to write and Decrypt to read:
+  # the api writes uploads, preprocess only reads them, and inference touches no object at all (its pixels
+  # arrive in the message), so it gets no use of the key through S3.
   kms_actions = {
     api        = ["kms:GenerateDataKey"]
-    preprocess = ["kms:Decrypt", "kms:GenerateDataKey"]
-    inference  = ["kms:Decrypt", "kms:GenerateDataKey"]
+    preprocess = ["kms:Decrypt"]
+    inference  = []
   }
 
   # On a table under a customer managed key, DynamoDB uses the caller's permissions on the key to unwrap the
@@ -167,7 +168,8 @@ resource "aws_iam_role" "this" {
 }
 
 # Statements every function gets: its own log group, X-Ray, and the storage KMS key (only through S3 and
-# DynamoDB) when there is one.
+# DynamoDB) when there is one; through S3 only for the functions that touch objects, since a statement with
+# no actions is not a valid policy.
 data "aws_iam_policy_document" "baseline" {
   for_each = local.functions
 
@@ -187,7 +189,7 @@ data "aws_iam_policy_document" "baseline" {
   }
 
   dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    for_each = var.kms_key_arn == null ? [] : length(local.kms_actions[each.key]) == 0 ? [] : [var.kms_key_arn]
 
     content {
       sid       = "UseKeyThroughS3"
@@ -245,18 +247,15 @@ data "aws_iam_policy_document" "api" {
   }
 
   statement {
-    # DELETE /images/{id} removes every stored version of the image's objects (by version id, so the
-    # versioned bucket keeps nothing behind).
-    sid     = "DeleteImageObjectVersions"
-    actions = ["s3:DeleteObjectVersion"]
-    resources = [
-      "${var.bucket_arn}/${var.object_prefixes.uploads}*",
-      "${var.bucket_arn}/${var.object_prefixes.preprocessed}*",
-    ]
+    # DELETE /images/{id} removes every stored version of the image's upload (by version id, so the
+    # versioned bucket keeps nothing behind); the upload is the only object an image has.
+    sid       = "DeleteImageObjectVersions"
+    actions   = ["s3:DeleteObjectVersion"]
+    resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]
   }
 
   statement {
-    # ...which it finds by listing the versions of the image's exact keys.
+    # ...which it finds by listing the versions of the image's exact key.
     sid       = "FindImageObjectVersions"
     actions   = ["s3:ListBucketVersions"]
     resources = [var.bucket_arn]
@@ -264,10 +263,7 @@ data "aws_iam_policy_document" "api" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values = [
-        "${var.object_prefixes.uploads}*",
-        "${var.object_prefixes.preprocessed}*",
-      ]
+      values   = ["${var.object_prefixes.uploads}*"]
     }
   }
 }
@@ -288,12 +284,7 @@ data "aws_iam_policy_document" "preprocess" {
   }
 
   statement {
-    sid       = "WritePreprocessed"
-    actions   = ["s3:PutObject"]
-    resources = ["${var.bucket_arn}/${var.object_prefixes.preprocessed}*"]
-  }
-
-  statement {
+    # The model-ready pixels go with the request, as a binary message attribute: no S3 write.
     sid       = "SendInferenceRequests"
     actions   = ["sqs:SendMessage"]
     resources = [var.inference_queue_arn]
@@ -315,12 +306,7 @@ data "aws_iam_policy_document" "inference" {
     resources = [var.table_arn]
   }
 
-  statement {
-    sid       = "ReadPreprocessed"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.bucket_arn}/${var.object_prefixes.preprocessed}*"]
-  }
-
+  # No S3 statement: the pixels arrive inside the messages this function consumes.
   statement {
     sid       = "ConsumeInferenceQueue"
     actions   = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]

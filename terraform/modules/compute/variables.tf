@@ -241,13 +241,13 @@ variable "preprocess_max_receive_count" {
 }
 
 variable "inference_batch_size" {
-  description = "Messages per inference invocation (services/pipeline.json)."
+  description = "Messages per inference invocation (services/pipeline.json). At most 25: each message carries its image's 150,528 bytes of pixels, about 200 KB once base64-encoded in the Lambda event, and a whole batch must fit in Lambda's 6 MB invocation payload."
   type        = number
   default     = 8
 
   validation {
-    condition     = var.inference_batch_size >= 1 && var.inference_batch_size <= 10000 && floor(var.inference_batch_size) == var.inference_batch_size
-    error_message = "inference_batch_size must be an integer from 1 to 10000 (above 10 needs a batching window)."
+    condition     = var.inference_batch_size >= 1 && var.inference_batch_size <= 25 && floor(var.inference_batch_size) == var.inference_batch_size
+    error_message = "inference_batch_size must be an integer from 1 to 25 (above 10 needs a batching window): each message carries about 200 KB of base64-encoded pixels, and a batch must fit in Lambda's 6 MB invocation payload."
   }
 }
 
@@ -285,7 +285,7 @@ variable "inference_max_receive_count" {
 }
 
 variable "bucket_name" {
-  description = "Name of the image bucket (IMGPIPE_BUCKET_NAME)."
+  description = "Name of the image bucket (IMGPIPE_BUCKET_NAME of the api and preprocess functions; inference reads no object)."
   type        = string
 
   validation {
@@ -307,12 +307,10 @@ variable "bucket_arn" {
 variable "object_prefixes" {
   description = "S3 key prefixes the code uses (services/core/src/keys.rs); the IAM grants are scoped to them."
   type = object({
-    uploads      = string
-    preprocessed = string
+    uploads = string
   })
   default = {
-    uploads      = "uploads/"
-    preprocessed = "preprocessed/"
+    uploads = "uploads/"
   }
 
   validation {

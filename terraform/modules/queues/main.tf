@@ -1,17 +1,24 @@
 data "aws_caller_identity" "current" {}
 
 locals {
-  # One work queue per stage, each with its dead-letter queue.
+  # One work queue per stage, each with its dead-letter queue (which gets the same messages, so the same
+  # maximum message size).
   queues = {
     preprocess = {
       visibility_timeout_seconds    = var.preprocess_visibility_timeout_seconds
       max_receive_count             = var.preprocess_max_receive_count
       dlq_message_retention_seconds = var.preprocess_dlq_message_retention_seconds
+      # S3 event notifications are a few KB: SQS's default is plenty.
+      max_message_size = null
     }
     inference = {
       visibility_timeout_seconds    = var.inference_visibility_timeout_seconds
       max_receive_count             = var.inference_max_receive_count
       dlq_message_retention_seconds = var.inference_dlq_message_retention_seconds
+      # The model-ready pixels (150,528 bytes) travel inside the message, as a binary attribute. 256 KiB is
+      # MAX_SQS_MESSAGE_BYTES of services/core/src/messages.rs, the size the code checks a model's input
+      # against at cold start; set explicitly because the pipeline depends on it, not left to a default.
+      max_message_size = 262144
     }
   }
 
@@ -27,6 +34,7 @@ resource "aws_sqs_queue" "dlq" {
 
   name                      = "${var.name_prefix}-${each.key}-dlq"
   message_retention_seconds = each.value.dlq_message_retention_seconds
+  max_message_size          = each.value.max_message_size
   sqs_managed_sse_enabled   = true
 
   tags = var.tags
@@ -48,6 +56,7 @@ resource "aws_sqs_queue" "this" {
   visibility_timeout_seconds = each.value.visibility_timeout_seconds
   message_retention_seconds  = var.message_retention_seconds
   receive_wait_time_seconds  = var.receive_wait_time_seconds
+  max_message_size           = each.value.max_message_size
   sqs_managed_sse_enabled    = true
 
   redrive_policy = jsonencode({

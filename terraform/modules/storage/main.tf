@@ -12,15 +12,15 @@ locals {
 
   sse_algorithm = var.kms_key_arn == null ? "AES256" : "aws:kms"
 
-  # uploads/ expire with the DynamoDB record (same retention); preprocessed/ much sooner. Results live in
-  # the DynamoDB item only.
+  # uploads/ expire with the DynamoDB record (same retention). Results live in the DynamoDB item only, and
+  # the model-ready pixels in the inference message, so nothing else is ever stored here.
   expiring_prefixes = var.object_expiration_days == null ? {} : {
     uploads = var.object_prefixes.uploads
   }
 }
 
 ################################################################################
-# S3 bucket: uploads/, preprocessed/
+# S3 bucket: uploads/
 ################################################################################
 
 resource "aws_s3_bucket" "this" {
@@ -165,19 +165,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
     expiration {
       expired_object_delete_marker = true
-    }
-  }
-
-  rule {
-    id     = "expire-preprocessed"
-    status = "Enabled"
-
-    filter {
-      prefix = var.object_prefixes.preprocessed
-    }
-
-    expiration {
-      days = var.preprocessed_expiration_days
     }
   }
 

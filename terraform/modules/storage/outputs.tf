@@ -14,7 +14,7 @@ output "bucket_regional_domain_name" {
 }
 
 output "object_prefixes" {
-  description = "S3 key prefixes in use (uploads, preprocessed)."
+  description = "S3 key prefixes in use (uploads)."
   value       = var.object_prefixes
 }
 

@@ -18,12 +18,10 @@ variable "tags" {
 variable "object_prefixes" {
   description = "S3 key prefixes the code uses (services/core/src/keys.rs). Not a tuning knob: change them only together with the code."
   type = object({
-    uploads      = string
-    preprocessed = string
+    uploads = string
   })
   default = {
-    uploads      = "uploads/"
-    preprocessed = "preprocessed/"
+    uploads = "uploads/"
   }
 
   validation {
@@ -89,17 +87,6 @@ variable "noncurrent_version_expiration_days" {
   validation {
     condition     = var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
     error_message = "noncurrent_version_expiration_days must be a whole number of days, at least 1."
-  }
-}
-
-variable "preprocessed_expiration_days" {
-  description = "Days after which objects under the preprocessed prefix expire. They are only needed until inference has read them."
-  type        = number
-  default     = 1
-
-  validation {
-    condition     = var.preprocessed_expiration_days >= 1 && floor(var.preprocessed_expiration_days) == var.preprocessed_expiration_days
-    error_message = "preprocessed_expiration_days must be a whole number of days, at least 1."
   }
 }
 

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::encodings::Base64Data;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -135,6 +136,7 @@ async fn receive_batch(sqs: &aws_sdk_sqs::Client, config: &PollerConfig) -> Resu
             .max_number_of_messages(want)
             .wait_time_seconds(wait)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await?
             .messages
@@ -172,7 +174,7 @@ pub fn to_event(messages: &[Message], config: &PollerConfig) -> Result<SqsEvent,
                 "receiptHandle": message.receipt_handle(),
                 "body": message.body(),
                 "attributes": attributes,
-                "messageAttributes": {},
+                "messageAttributes": message_attributes(message),
                 "md5OfBody": message.md5_of_body(),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": config.queue_arn,
@@ -181,6 +183,28 @@ pub fn to_event(messages: &[Message], config: &PollerConfig) -> Result<SqsEvent,
         })
         .collect();
     serde_json::from_value(json!({ "Records": records }))
+}
+
+/// A message's attributes in the event's shape (binary values base64-encoded), as Lambda passes them on.
+fn message_attributes(message: &Message) -> Value {
+    let attributes: serde_json::Map<String, Value> = message
+        .message_attributes()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let mut attribute = SqsMessageAttribute::default();
+            attribute.data_type = Some(value.data_type().to_owned());
+            attribute.string_value = value.string_value().map(str::to_owned);
+            attribute.binary_value = value.binary_value().map(|blob| {
+                let mut data = Base64Data::default();
+                data.0 = blob.as_ref().to_vec();
+                data
+            });
+            let value = serde_json::to_value(attribute).unwrap_or(Value::Null);
+            (name.clone(), value)
+        })
+        .collect();
+    Value::Object(attributes)
 }
 
 async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[&Message]) -> Result<(), Error> {

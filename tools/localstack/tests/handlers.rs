@@ -97,6 +97,7 @@ async fn next_event(clients: &AwsClients, queue: &Queue) -> SqsEvent {
             .max_number_of_messages(10)
             .wait_time_seconds(1)
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await
             .unwrap()

@@ -20,20 +20,20 @@ async fn store() -> (Emulator, ObjectStore) {
 async fn put_then_get_by_version() {
     let (_emulator, store) = store().await;
     let first = store
-        .put("preprocessed/a", b"one".to_vec(), "application/octet-stream")
+        .put("uploads/a", b"one".to_vec(), "application/octet-stream")
         .await
         .unwrap();
     let second = store
-        .put("preprocessed/a", b"two".to_vec(), "application/octet-stream")
+        .put("uploads/a", b"two".to_vec(), "application/octet-stream")
         .await
         .unwrap();
     assert!(
         first.is_some() && second.is_some() && first != second,
         "versioned bucket gives version ids"
     );
-    let latest = store.get("preprocessed/a", None, 100).await.unwrap();
+    let latest = store.get("uploads/a", None, 100).await.unwrap();
     assert_eq!(latest.bytes, b"two");
-    let old = store.get("preprocessed/a", first.as_deref(), 100).await.unwrap();
+    let old = store.get("uploads/a", first.as_deref(), 100).await.unwrap();
     assert_eq!(old.bytes, b"one");
     assert_eq!(old.version_id, first);
 }
@@ -108,7 +108,7 @@ async fn deleting_removes_every_version_of_exactly_those_keys() {
         store.put("uploads/a", bytes, "image/png").await.unwrap();
     }
     store
-        .put("preprocessed/a", b"pixels".to_vec(), "application/octet-stream")
+        .put("uploads/a", b"pixels".to_vec(), "application/octet-stream")
         .await
         .unwrap();
     store
@@ -128,7 +128,7 @@ async fn deleting_removes_every_version_of_exactly_those_keys() {
 
     let keys = [
         "uploads/a".to_owned(),
-        "preprocessed/a".to_owned(),
+        "uploads/a".to_owned(),
         "results/a.json".to_owned(),
     ];
     assert_eq!(

@@ -147,7 +147,7 @@ class Design:
     inference_threads: int = 0  # IMGPIPE_ORT_THREADS: 0 = every vCPU the function sees (the default)
     pixels_via: str = "sqs"  # "sqs" (binary message attribute; S3 until 2026-11-27) | "s3" | "none" (one function)
     result_json_in_s3: bool = False  # inference wrote results/{id}.json too until 2026-11-27
-    gsi_projection: str = "ALL"  # "ALL" | "KEYS_ONLY" (both indexes)
+    gsi_projection: str = "KEYS_ONLY"  # "KEYS_ONLY" (both indexes; ALL until 2026-11-27) | "ALL"
     status_writes: tuple = ("create", "preprocessing", "preprocessed", "completed")
     poll_interval_s: float = ASSUMPTIONS["poll_interval_s"]
     expected_latency_s: float = ASSUMPTIONS["expected_latency_s"]
@@ -556,7 +556,8 @@ def alternatives(measured: Measured, design: Design) -> list:
          replace(design, result_json_in_s3=True)),
         ("preprocessed pixels through S3 (PUT + GET preprocessed/{id}: the design before 2026-11-27) instead of "
          "inside the SQS message", replace(design, pixels_via="s3")),
-        ("status and owner indexes projected KEYS_ONLY instead of ALL", replace(design, gsi_projection="KEYS_ONLY")),
+        ("status and owner indexes projected ALL (the design before 2026-11-27) instead of KEYS_ONLY",
+         replace(design, gsi_projection="ALL")),
         ("one function for both stages (no intermediate pixels, no preprocessed write)",
          replace(design, pixels_via="none", status_writes=("create", "preprocessing", "completed"))),
         ("the completed item keeps its claim fields (over 1 KB: the design before 2026-11-27)",
@@ -576,7 +577,7 @@ def alternatives(measured: Measured, design: Design) -> list:
     lean = replace(design, pixels_via="sqs", gsi_projection="KEYS_ONLY", app_log_lines=False,
                    inference_threads=1)
     total = breakdown(measured, lean)["total_usd_per_1k"]
-    rows.append({"change": "together: KEYS_ONLY indexes, WARN logs, 1 ORT thread (pixels in SQS as now)",
+    rows.append({"change": "together: WARN logs, 1 ORT thread (pixels in SQS and KEYS_ONLY indexes as now)",
                  "total_usd_per_1k": total, "saves_usd_per_1k": base - total,
                  "saves_percent": 100.0 * (base - total) / base})
     lean1 = replace(lean, pixels_via="none", status_writes=("create", "preprocessing", "completed"))

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
@@ -18,9 +18,18 @@ use crate::ImageId;
 /// so a burst of writes of one status is not limited to a single index partition.
 pub const STATUS_SHARDS: u32 = 8;
 /// Name of the global secondary index keyed by `status_shard`, sorted by `created_at`.
+///
+/// Both indexes project only the keys: an index entry is rewritten whenever an attribute it holds
+/// changes, so with every attribute projected each status write also rewrote the owner entry (a write
+/// unit per transition, and four writes per image on one owner's index partition). Keys only, the owner
+/// index is written once per image and listings read the items themselves from the table.
 pub const STATUS_INDEX: &str = "status-created_at";
 /// Name of the (sparse) global secondary index keyed by `owner`, sorted by `created_at`.
 pub const OWNER_INDEX: &str = "owner-created_at";
+/// Most keys one BatchGetItem call may ask for.
+const BATCH_GET_LIMIT: usize = 100;
+/// BatchGetItem calls made for one set of keys before unprocessed keys (throttling) become an error.
+const BATCH_GET_ATTEMPTS: u32 = 5;
 /// Largest page of a listing.
 pub const MAX_LIST_LIMIT: usize = 100;
 
@@ -340,19 +349,20 @@ impl StatusStore {
                 .map(|key| (STATUS_INDEX, "status_shard", key))
                 .collect(),
         };
-        // Owner listings filter by status; status partitions already are one status.
-        let status_filter = query.owner.as_ref().and(query.status);
+        // The items are read from the table after the index, so they may have moved on: a status
+        // listing keeps only those still in the status asked for.
         let pages = futures::future::join_all(partitions.iter().map(|(index, attribute, key)| {
-            self.query_partition(index, attribute, key, status_filter, query.cursor.as_ref(), limit)
+            self.query_partition(index, attribute, key, query.status, query.cursor.as_ref(), limit)
         }))
         .await;
         let mut items = Vec::new();
         for page in pages {
             items.extend(page?);
         }
-        items.sort_by(|a: &ImageRecord, b: &ImageRecord| {
-            (b.created_at, b.image_id.to_string()).cmp(&(a.created_at, a.image_id.to_string()))
-        });
+        newest_first(&mut items);
+        // A job that changed status during the listing can be read through its old and its new
+        // status partition (the index lags the table).
+        items.dedup_by_key(|record| record.image_id);
         let more = items.len() > limit;
         items.truncate(limit);
         let cursor = match items.last() {
@@ -380,7 +390,8 @@ impl StatusStore {
     }
 
     /// Up to `limit + 1` items of one index partition after the cursor (the extra one tells whether more
-    /// exist), following DynamoDB pages while a filter leaves them short.
+    /// exist), following DynamoDB pages while the status filter leaves them short. The index holds keys
+    /// only; the items come from the table.
     async fn query_partition(
         &self,
         index: &str,
@@ -393,17 +404,12 @@ impl StatusStore {
         let seen = cursor.map(|c| c.seen.len()).unwrap_or(0);
         let want = limit + 1;
         let mut condition = "#pk = :pk".to_owned();
-        let mut names = HashMap::from([("#pk".to_owned(), attribute.to_owned())]);
+        let names = HashMap::from([("#pk".to_owned(), attribute.to_owned())]);
         let mut values = HashMap::from([(":pk".to_owned(), s(key))]);
         if let Some(cursor) = cursor {
             condition.push_str(" AND created_at <= :before");
             values.insert(":before".into(), n(cursor.before));
         }
-        let filter = status.map(|status| {
-            names.insert("#status".into(), "status".into());
-            values.insert(":status".into(), s(status.as_str()));
-            "#status = :status".to_owned()
-        });
         let mut records = Vec::new();
         let mut start = None;
         loop {
@@ -413,7 +419,6 @@ impl StatusStore {
                 .table_name(&self.table)
                 .index_name(index)
                 .key_condition_expression(&condition)
-                .set_filter_expression(filter.clone())
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(false)
@@ -422,15 +427,30 @@ impl StatusStore {
                 .send()
                 .await
                 .map_err(|e| transient("DynamoDB Query", e))?;
-            for item in response.items() {
-                let record = record_from_item(item)?;
+            let mut ids = Vec::new();
+            for entry in response.items() {
+                let id = entry.get("image_id").and_then(|v| v.as_s().ok());
+                let created_at = entry.get("created_at").and_then(|v| v.as_n().ok());
+                let (Some(id), Some(created_at)) = (id, created_at.and_then(|n| n.parse::<i64>().ok())) else {
+                    return Err(PipelineError::permanent(
+                        ErrorCode::Internal,
+                        format!("index {index} returned an entry without image_id or created_at"),
+                    ));
+                };
                 let already = cursor
-                    .map(|c| record.created_at == c.before && c.seen.contains(&record.image_id.to_string()))
+                    .map(|c| created_at == c.before && c.seen.iter().any(|seen| seen == id))
                     .unwrap_or(false);
                 if !already {
-                    records.push(record);
+                    ids.push(id.to_owned());
                 }
             }
+            let mut page = self.get_many(&ids).await?;
+            // Newest first within the page, as the index returned them.
+            newest_first(&mut page);
+            records.extend(
+                page.into_iter()
+                    .filter(|record| status.is_none_or(|s| record.status == s)),
+            );
             start = response.last_evaluated_key;
             if start.is_none() || records.len() >= want {
                 break;
@@ -439,6 +459,59 @@ impl StatusStore {
         records.truncate(want);
         Ok(records)
     }
+}
+
+impl StatusStore {
+    /// The records of these image ids (strongly consistent, in no particular order); ids without an item
+    /// (deleted or expired since they were listed) are left out.
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<ImageRecord>, PipelineError> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_GET_LIMIT) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| HashMap::from([("image_id".to_owned(), s(id.as_str()))]))
+                .collect();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                if attempt == BATCH_GET_ATTEMPTS {
+                    return Err(PipelineError::transient(format!(
+                        "DynamoDB BatchGetItem left {} keys unprocessed after {BATCH_GET_ATTEMPTS} attempts",
+                        keys.len()
+                    )));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                attempt += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| PipelineError::transient(format!("building a BatchGetItem request: {e}")))?;
+                let response = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| transient("DynamoDB BatchGetItem", e))?;
+                if let Some(items) = response.responses.as_ref().and_then(|r| r.get(&self.table)) {
+                    for item in items {
+                        records.push(record_from_item(item)?);
+                    }
+                }
+                if let Some(left) = response.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    keys = left.keys;
+                }
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// Listing order: newest first, ties broken by id so that pages are stable.
+fn newest_first(records: &mut [ImageRecord]) {
+    records.sort_by_key(|record| std::cmp::Reverse((record.created_at, record.image_id.to_string())));
 }
 
 /// Whether a DynamoDB call failed only because its condition expression did not hold.

@@ -228,8 +228,9 @@ data "aws_iam_policy_document" "api" {
   source_policy_documents = [data.aws_iam_policy_document.baseline["api"].json]
 
   statement {
+    # BatchGetItem: the indexes hold keys only, so a listing reads its page of items from the table.
     sid       = "ReadWriteImageRecords"
-    actions   = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [var.table_arn]
   }
 

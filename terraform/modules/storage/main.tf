@@ -236,19 +236,25 @@ resource "aws_dynamodb_table" "this" {
 
   # Listing by status: status_shard is "<status>#<n>" (n < STATUS_SHARDS), so one status spreads over
   # several index partitions; the API queries the shards in parallel.
+  #
+  # Both indexes project keys only. An index entry is rewritten whenever an attribute it holds changes: with
+  # ALL, every status write also rewrote the owner entry (four writes per image on one owner's partition,
+  # and a write unit per transition) and the status entries at full item size. Listings read their page
+  # from the table with BatchGetItem instead (services/core/src/store.rs).
   global_secondary_index {
     name            = local.status_index_name
     hash_key        = "status_shard"
     range_key       = "created_at"
-    projection_type = "ALL"
+    projection_type = "KEYS_ONLY"
   }
 
-  # "My images": items without an owner are simply absent from this sparse index.
+  # "My images": items without an owner are simply absent from this sparse index. Its keys never change,
+  # so with KEYS_ONLY it is written once per image.
   global_secondary_index {
     name            = local.owner_index_name
     hash_key        = "owner"
     range_key       = "created_at"
-    projection_type = "ALL"
+    projection_type = "KEYS_ONLY"
   }
 
   ttl {

@@ -236,7 +236,7 @@ async fn create_table(clients: &AwsClients, names: &Names) -> Result<String, Err
             .index_name(name)
             .key_schema(key(hash, KeyType::Hash)?)
             .key_schema(key("created_at", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
             .build()?)
     };
     clients

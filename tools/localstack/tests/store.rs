@@ -229,3 +229,82 @@ async fn concurrent_claims_of_one_job_have_one_winner() {
         assert_eq!(winners, 1, "round {round}: {results:?}");
     }
 }
+
+/// The indexes project keys only (terraform/modules/storage, as the local table): a listing reads the
+/// items from the table, and a status filter that leaves index pages short keeps paging.
+#[tokio::test]
+async fn listings_read_whole_items_and_filter_across_index_pages() {
+    use imgpipe_core::store::ListQuery;
+    let emulator = Emulator::start().await;
+    let resources = emulator.resources(5).await;
+    let store = StatusStore::new(emulator.clients.dynamodb.clone(), resources.table);
+    let mut failed = Vec::new();
+    for n in 0..9 {
+        let image_id = ImageId::new_random();
+        let image = NewImage {
+            image_id,
+            owner: Some("lister".into()),
+            content_type: "image/jpeg".into(),
+            filename: Some(format!("{n}.jpg")),
+            s3_key: keys::upload_key(&image_id),
+            created_at_ms: 10_000 + n,
+            expires_at_secs: 99,
+            request_fingerprint: None,
+        };
+        store.create(&image).await.unwrap();
+        // Every third image fails: the failed ones are far apart in the owner index.
+        if n % 3 == 0 {
+            store
+                .fail(&image_id, ErrorCode::CorruptImage, "bad", 20_000)
+                .await
+                .unwrap();
+            failed.push(image_id);
+        }
+    }
+    failed.reverse(); // newest first
+
+    let mut listed = Vec::new();
+    let mut cursor = None;
+    for _ in 0..5 {
+        let query = ListQuery {
+            owner: Some("lister".into()),
+            status: Some(Status::Failed),
+            limit: 1,
+            cursor: cursor.take(),
+        };
+        let (page, next) = store.list(&query).await.unwrap();
+        assert!(page.len() <= 1);
+        for record in &page {
+            assert_eq!(record.status, Status::Failed);
+            assert_eq!(record.error.as_ref().map(|e| e.code), Some(ErrorCode::CorruptImage));
+            assert!(record.filename.is_some(), "the whole item, not the index's keys");
+        }
+        listed.extend(page.into_iter().map(|record| record.image_id));
+        cursor = next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(listed, failed);
+
+    let everything = ListQuery {
+        owner: Some("lister".into()),
+        status: None,
+        limit: 100,
+        cursor: None,
+    };
+    let (all, next) = store.list(&everything).await.unwrap();
+    assert_eq!(all.len(), 9);
+    assert!(next.is_none());
+    assert!(
+        all.windows(2).all(|w| w[0].created_at > w[1].created_at),
+        "newest first"
+    );
+    let by_status = ListQuery {
+        owner: None,
+        status: Some(Status::PendingUpload),
+        limit: 100,
+        cursor: None,
+    };
+    assert_eq!(store.list(&by_status).await.unwrap().0.len(), 6);
+}

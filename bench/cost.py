@@ -152,6 +152,9 @@ class Design:
     poll_interval_s: float = ASSUMPTIONS["poll_interval_s"]
     expected_latency_s: float = ASSUMPTIONS["expected_latency_s"]
     app_log_lines: bool = True  # INFO application logs (False: log level WARN)
+    # The api's platform lines (start, report), system_log_levels in terraform/modules/compute: WARN by default
+    # since 2026-11-27, so its ~4 invocations per image write none.
+    api_platform_logs: bool = False
     slim_item: bool = True  # a terminal write REMOVEs the claim fields (store.rs; until 2026-11-27 it did not)
 
 
@@ -485,7 +488,8 @@ def breakdown(measured: Measured, design: Design, a=ASSUMPTIONS) -> dict:
         lines = {"api": 1.0, "preprocess": 3.0 + 1.0 / design.preprocess_batch}
     app_lines = sum(lines.values()) if design.app_log_lines else 0.0
     emf = sum(v for name, v in invocations.items() if name != "api") * a["emf_bytes_per_invocation"]
-    log_bytes = (app_lines * a["log_bytes_per_app_line"] + sum(invocations.values()) * a["log_bytes_per_invocation"]
+    platform_invocations = sum(n for name, n in invocations.items() if name != "api" or design.api_platform_logs)
+    log_bytes = (app_lines * a["log_bytes_per_app_line"] + platform_invocations * a["log_bytes_per_invocation"]
                  + emf)
     cost["cloudwatch_logs"] = {"ingestion": log_bytes * k / 1e9 * p["cloudwatch_logs_ingest_gb"]}
     counts["log_bytes_per_image"] = log_bytes
@@ -565,6 +569,7 @@ def alternatives(measured: Measured, design: Design) -> list:
         ("clients poll every 0.25 s", replace(design, poll_interval_s=0.25)),
         ("clients poll every 2 s", replace(design, poll_interval_s=2.0)),
         ("application log level WARN (no per-image INFO lines)", replace(design, app_log_lines=False)),
+        ("the api's platform log lines at INFO (the default before 2026-11-27)", replace(design, api_platform_logs=True)),
         ("IMGPIPE_ORT_THREADS=1 on the inference function (one intra-op thread)", replace(design, inference_threads=1)),
         ("inference batch 1 instead of 8", replace(design, inference_batch=1)),
         ("preprocess batch 1 instead of 10", replace(design, preprocess_batch=1)),
@@ -752,7 +757,8 @@ def markdown(cost: dict) -> str:
         f"POST, {a['api_request_ms']['get']:g} ms per GET at {a['api_memory_mb']} MB; clients poll every "
         f"{a['poll_interval_s']:g} s and the result is ready {a['expected_latency_s']:g} s after the upload; "
         f"{a['log_bytes_per_app_line']} bytes per application log line, {a['log_bytes_per_invocation']} bytes "
-        f"of platform log per invocation and {a['emf_bytes_per_invocation']} bytes of EMF metrics per preprocess or "
+        f"of platform log per preprocess or inference invocation (the api's platform level is WARN: none) and "
+        f"{a['emf_bytes_per_invocation']} bytes of EMF metrics per preprocess or "
         f"inference invocation; X-Ray samples {100 * a['xray_sampled_fraction']:g}% of requests; the "
         "owner index is written (IAM or JWT auth). Idle SQS long polling by the event source mappings "
         "is counted with the fixed monthly costs above, not per image.")

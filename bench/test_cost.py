@@ -140,3 +140,11 @@ def test_report_shape():
     assert r["assumptions"]["upload_bytes"] == 2_000_000
     assert cost.ASSUMPTIONS["upload_bytes"] != 2_000_000  # report() leaves the module's assumptions alone
     assert "per 1,000 images" in cost.markdown(r)
+
+
+def test_the_api_writes_no_platform_lines_by_default():
+    quiet = cost.breakdown(MEASURED, cost.Design())
+    loud = cost.breakdown(MEASURED, cost.Design(api_platform_logs=True))
+    api_invocations = loud["counts_per_image"]["lambda_invocations"]["api"]
+    extra = loud["counts_per_image"]["log_bytes_per_image"] - quiet["counts_per_image"]["log_bytes_per_image"]
+    assert extra == pytest.approx(api_invocations * cost.ASSUMPTIONS["log_bytes_per_invocation"])

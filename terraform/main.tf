@@ -105,6 +105,7 @@ module "compute" {
   ort_threads             = var.ort_threads
 
   log_level                     = var.log_level
+  system_log_levels             = var.system_log_levels
   log_retention_days            = var.log_retention_days
   log_kms_key_arn               = var.log_kms_key_arn
   role_permissions_boundary_arn = var.role_permissions_boundary_arn

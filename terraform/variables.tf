@@ -394,6 +394,25 @@ variable "log_level" {
   }
 }
 
+variable "system_log_levels" {
+  description = "Lambda platform log level of each function. INFO keeps the per-invocation platform lines (start, report: duration and max memory used, what memory sizing needs); WARN drops them. The api's default is WARN: it runs about four times per image (the POST and the status polls), its platform lines were the largest part of the pipeline's log bill (bench/cost.py), and its durations are in the Lambda metrics anyway."
+  type = object({
+    api        = string
+    preprocess = string
+    inference  = string
+  })
+  default = {
+    api        = "WARN"
+    preprocess = "INFO"
+    inference  = "INFO"
+  }
+
+  validation {
+    condition     = alltrue([for level in values(var.system_log_levels) : contains(["DEBUG", "INFO", "WARN"], level)])
+    error_message = "system_log_levels values must be DEBUG, INFO or WARN."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the functions' log groups in days."
   type        = number

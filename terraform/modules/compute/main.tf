@@ -355,7 +355,7 @@ resource "aws_lambda_function" "this" {
     log_format            = "JSON"
     log_group             = aws_cloudwatch_log_group.this[each.key].name
     application_log_level = var.log_level
-    system_log_level      = "INFO"
+    system_log_level      = var.system_log_levels[each.key]
   }
 
   tracing_config {

@@ -699,7 +699,9 @@ def markdown(cost: dict) -> str:
     lines.append("")
     w = c["dynamodb_write_units"]
     lines.append("DynamoDB write units per image (1 KB each; the status index key changes at every transition, "
-                 "a delete plus a put there; the owner index is rewritten on every update with projection ALL):")
+                 "a delete plus a put there; the owner index's keys never change, so with both indexes "
+                 "projecting keys only, as deployed, it is written once; with projection ALL every update "
+                 "would rewrite it):")
     lines.append("")
     lines.append("| write | item bytes | table | status index | owner index |")
     lines.append("|---|---:|---:|---:|---:|")

@@ -24,7 +24,7 @@ if [[ ! -x $TOOLS/bin/cargo-fuzz ]] || [[ $("$TOOLS/bin/cargo-fuzz" --version) !
 fi
 export PATH=$TOOLS/bin:$PATH
 
-mkdir -p corpus/preprocess corpus/events
+mkdir -p corpus/preprocess corpus/events corpus/jpeg_dc
 status=0
 run() { # run TARGET MAX_LEN SEED_DIR...
     local target=$1 max_len=$2
@@ -42,4 +42,6 @@ run() { # run TARGET MAX_LEN SEED_DIR...
 # 96x64 images in every format is the seed), and the kept corpus stays small enough to commit.
 run preprocess 16384 "$ROOT/services/core/tests/corpus" "$ROOT/services/core/tests/fuzz/preprocess"
 run events 4096 seeds/events "$ROOT/services/core/tests/fuzz/events"
+# Progressive JPEGs (the marker surgery only acts on them) and the rest of the core's corpus.
+run jpeg_dc 16384 "$ROOT/services/core/tests/corpus/progressive" "$ROOT/services/core/tests/corpus"
 exit $status

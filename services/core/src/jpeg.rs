@@ -7,9 +7,15 @@
 //! work: libjpeg's scaled decode (Pillow's `draft`) still entropy-decodes every scan.
 
 /// The stream with every AC scan (spectral selection start > 0) removed, when the JPEG is progressive and
-/// has at least one. `None` when there is nothing to drop or the marker structure is not what this
-/// reader understands; the caller then decodes the original bytes, so `None` is never a verdict on the
-/// image. Only valid for a 1/8-scale decode: the dropped scans carry everything but the DC coefficients.
+/// has at least one. `None` when there is nothing to drop or the stream is not what this reader
+/// understands; the caller then decodes the original bytes, so `None` is never a verdict on the image.
+/// Only valid for a 1/8-scale decode: the dropped scans carry everything but the DC coefficients.
+///
+/// The pixels are the original's only if the decoder would have used every DC scan and the same
+/// quantisation tables either way. A decoder may render a component as soon as its last coefficient bit
+/// arrives, so a DC scan after that point (or a table redefined after the first scan) counts in one
+/// stream and not in the other. Conforming progressions never do that; streams that do are declined
+/// (found by the `jpeg_dc` fuzz target: a second DC refinement spliced after the last one).
 pub fn dc_scans_only(bytes: &[u8]) -> Option<Vec<u8>> {
     if bytes.get(..2)? != [0xFF, 0xD8] {
         return None;
@@ -19,6 +25,9 @@ pub fn dc_scans_only(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut pos = 2;
     let mut progressive = false;
     let mut dropped = 0usize;
+    let mut scans = 0usize;
+    // Per component id: the successive-approximation bit position of its DC so far (None: no DC scan yet).
+    let mut dc_bit: [Option<u8>; 256] = [None; 256];
     loop {
         // Markers may be preceded by any number of 0xFF fill bytes.
         if *bytes.get(pos)? != 0xFF {
@@ -46,6 +55,7 @@ pub fn dc_scans_only(bytes: &[u8]) -> Option<Vec<u8>> {
         let segment = bytes.get(pos..segment_end)?;
         match marker {
             SOF2 => progressive = true,
+            DQT if scans > 0 => return None,
             // Every other start-of-frame (baseline, extended, lossless, arithmetic) is left to the decoder.
             0xC0 | 0xC1 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
             _ => {}
@@ -56,9 +66,13 @@ pub fn dc_scans_only(bytes: &[u8]) -> Option<Vec<u8>> {
             pos = segment_end;
             continue;
         }
-        let spectral_start = scan_spectral_start(segment)?;
+        scans += 1;
+        let scan = ScanHeader::parse(segment)?;
         let data_end = entropy_data_end(bytes, segment_end)?;
-        if spectral_start == 0 {
+        if scan.spectral_start == 0 {
+            for &component in &scan.components {
+                dc_bit[usize::from(component)] = Some(next_dc_bit(dc_bit[usize::from(component)], &scan)?);
+            }
             out.extend_from_slice(&[0xFF, SOS]);
             out.extend_from_slice(segment);
             out.extend_from_slice(&bytes[segment_end..data_end]);
@@ -70,19 +84,68 @@ pub fn dc_scans_only(bytes: &[u8]) -> Option<Vec<u8>> {
     (progressive && dropped > 0).then_some(out)
 }
 
+/// A decode at `1/denominator` scale (1, 2, 4 or 8) with jpeg-decoder, as the reduced-scale path of
+/// preprocessing does it: width, height and pixels (RGB, or grey for one component). `None` when the
+/// decoder refuses the stream or its frame has more than `max_pixels` (the decoder sizes its buffers
+/// from the frame before any data). For checking `dc_scans_only` against the original stream.
+pub fn decode_scaled(bytes: &[u8], denominator: u16, max_pixels: u64) -> Option<(u16, u16, Vec<u8>)> {
+    let mut decoder = jpeg_decoder::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    if u64::from(info.width) * u64::from(info.height) > max_pixels {
+        return None;
+    }
+    decoder
+        .scale(info.width.div_ceil(denominator), info.height.div_ceil(denominator))
+        .ok()?;
+    let pixels = decoder.decode().ok()?;
+    let info = decoder.info()?;
+    Some((info.width, info.height, pixels))
+}
+
 const SOI: u8 = 0xD8;
 const EOI: u8 = 0xD9;
 const SOF2: u8 = 0xC2;
 const SOS: u8 = 0xDA;
+const DQT: u8 = 0xDB;
 
-/// `Ss` of a start-of-scan segment (length, component count, 2 bytes per component, Ss, Se, Ah/Al),
-/// after checking that the segment is exactly as long as its component count says.
-fn scan_spectral_start(segment: &[u8]) -> Option<u8> {
-    let components = usize::from(*segment.get(2)?);
-    if components == 0 || segment.len() != 6 + 2 * components {
-        return None;
+/// What `dc_scans_only` needs of a start-of-scan segment: length, component count, two bytes per
+/// component (id, tables), Ss, Se, Ah/Al.
+struct ScanHeader {
+    components: Vec<u8>,
+    spectral_start: u8,
+    approximation_high: u8,
+    approximation_low: u8,
+}
+
+impl ScanHeader {
+    /// `None` unless the segment is exactly as long as its component count says.
+    fn parse(segment: &[u8]) -> Option<Self> {
+        let count = usize::from(*segment.get(2)?);
+        if count == 0 || segment.len() != 6 + 2 * count {
+            return None;
+        }
+        let selection = 3 + 2 * count;
+        let approximation = *segment.get(selection + 2)?;
+        Some(Self {
+            components: (0..count).map(|i| segment[3 + 2 * i]).collect(),
+            spectral_start: segment[selection],
+            approximation_high: approximation >> 4,
+            approximation_low: approximation & 0x0F,
+        })
     }
-    segment.get(3 + 2 * components).copied()
+}
+
+/// The DC bit position of a component after this DC scan, if the scan is the next one a conforming
+/// progression may send: a first scan (Ah = 0) when there was none, or the refinement of exactly the
+/// next bit (Ah = the current position, Al = Ah - 1).
+fn next_dc_bit(current: Option<u8>, scan: &ScanHeader) -> Option<u8> {
+    let (high, low) = (scan.approximation_high, scan.approximation_low);
+    match current {
+        None if high == 0 => Some(low),
+        Some(bit) if high > 0 && high == bit && low + 1 == high => Some(low),
+        _ => None,
+    }
 }
 
 /// Where the entropy-coded data starting at `start` ends: at the first marker that is neither a stuffed
@@ -103,19 +166,33 @@ fn entropy_data_end(bytes: &[u8], start: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// A hand-made progressive skeleton: SOI, SOF2, a DC scan, an AC scan, EOI. Only the marker
-    /// structure matters to `dc_scans_only`.
+    const SOF2_ONE_COMPONENT: [u8; 13] = [0xFF, SOF2, 0, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0];
+
+    /// A start-of-scan for component 1 with its entropy-coded data.
+    fn scan(spectral: (u8, u8), approximation: (u8, u8), data: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0xFF, SOS, 0, 8, 1, 1, 0, spectral.0, spectral.1];
+        bytes.push(approximation.0 << 4 | approximation.1);
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    fn jpeg(parts: &[Vec<u8>]) -> Vec<u8> {
+        let mut bytes = vec![0xFF, SOI];
+        bytes.extend_from_slice(&SOF2_ONE_COMPONENT);
+        for part in parts {
+            bytes.extend_from_slice(part);
+        }
+        bytes.extend_from_slice(&[0xFF, 0xFF, EOI]);
+        bytes
+    }
+
+    /// A progressive skeleton: a DC scan (with a stuffed FF and a restart marker in its data) and an AC
+    /// scan. Only the marker structure matters to `dc_scans_only`.
     fn skeleton(ac_data: &[u8]) -> Vec<u8> {
-        let mut jpeg = vec![0xFF, SOI];
-        jpeg.extend_from_slice(&[0xFF, SOF2, 0, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
-        // DC scan: one component, Ss=0 Se=0, data with a stuffed FF and a restart marker.
-        jpeg.extend_from_slice(&[0xFF, SOS, 0, 8, 1, 1, 0, 0, 0, 0]);
-        jpeg.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]);
-        // AC scan: Ss=1 Se=63.
-        jpeg.extend_from_slice(&[0xFF, SOS, 0, 8, 1, 1, 0, 1, 63, 0]);
-        jpeg.extend_from_slice(ac_data);
-        jpeg.extend_from_slice(&[0xFF, 0xFF, EOI]);
-        jpeg
+        jpeg(&[
+            scan((0, 0), (0, 0), &[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]),
+            scan((1, 63), (0, 0), ac_data),
+        ])
     }
 
     #[test]
@@ -142,6 +219,45 @@ mod tests {
     }
 
     #[test]
+    fn successive_approximation_of_the_dc_is_followed() {
+        let ac = scan((1, 63), (0, 0), &[1]);
+        let refined = jpeg(&[
+            scan((0, 0), (0, 2), &[1]),
+            ac.clone(),
+            scan((0, 0), (2, 1), &[2]),
+            scan((0, 0), (1, 0), &[3]),
+        ]);
+        assert!(dc_scans_only(&refined).is_some());
+        // Refining a bit the first scan did not leave, or once more after the last bit.
+        for bad in [
+            jpeg(&[scan((0, 0), (0, 2), &[1]), ac.clone(), scan((0, 0), (1, 0), &[2])]),
+            jpeg(&[
+                scan((0, 0), (0, 1), &[1]),
+                ac.clone(),
+                scan((0, 0), (1, 0), &[2]),
+                scan((0, 0), (1, 0), &[3]),
+            ]),
+            jpeg(&[scan((0, 0), (0, 0), &[1]), ac.clone(), scan((0, 0), (0, 0), &[2])]),
+            jpeg(&[scan((0, 0), (1, 0), &[1]), ac.clone()]),
+        ] {
+            assert_eq!(dc_scans_only(&bad), None);
+        }
+    }
+
+    #[test]
+    fn a_quantisation_table_redefined_between_scans_is_declined() {
+        let dqt = [0xFF, DQT, 0, 67, 0]
+            .iter()
+            .copied()
+            .chain([1u8; 64])
+            .collect::<Vec<u8>>();
+        let before = jpeg(&[dqt.clone(), scan((0, 0), (0, 0), &[1]), scan((1, 63), (0, 0), &[2])]);
+        assert!(dc_scans_only(&before).is_some());
+        let between = jpeg(&[scan((0, 0), (0, 0), &[1]), dqt, scan((1, 63), (0, 0), &[2])]);
+        assert_eq!(dc_scans_only(&between), None);
+    }
+
+    #[test]
     fn malformed_streams_are_none_never_a_panic() {
         let jpeg = skeleton(&[1, 2, 3]);
         for cut in 0..jpeg.len() {
@@ -152,7 +268,7 @@ mod tests {
         zero_length[5] = 0;
         assert_eq!(dc_scans_only(&zero_length), None);
         let mut bad_scan = jpeg.clone();
-        bad_scan[19] = 2; // DC scan claims 2 components in a segment sized for 1
+        bad_scan[19] = 2; // the DC scan claims 2 components in a segment sized for 1
         assert_eq!(dc_scans_only(&bad_scan), None);
         assert_eq!(dc_scans_only(b"not a jpeg"), None);
         assert_eq!(dc_scans_only(&[]), None);

@@ -1,9 +1,11 @@
 //! Replays every input the fuzz targets (tools/fuzz) once crashed on, through the same calls, so a fixed
 //! crash stays fixed without the nightly toolchain: `tests/fuzz/preprocess/*` as uploads,
-//! `tests/fuzz/events/*` as SQS message bodies.
+//! `tests/fuzz/events/*` as SQS message bodies, `tests/fuzz/jpeg_dc/*` through the AC-scan removal with
+//! the fuzz target's checks.
 
 use std::path::PathBuf;
 
+use imgpipe_core::jpeg::{dc_scans_only, decode_scaled};
 use imgpipe_core::messages::InferenceRequest;
 use imgpipe_core::model_meta::{PreprocessSpec, ResizeFilter};
 use imgpipe_core::preprocess::{preprocess, Limits};
@@ -55,6 +57,24 @@ fn event_parsing_crashes_stay_fixed() {
         if let Ok(body) = std::str::from_utf8(&bytes) {
             let _ = parse_s3_message(body);
             let _ = serde_json::from_str::<InferenceRequest>(body);
+        }
+    }
+}
+
+#[test]
+fn jpeg_dc_findings_stay_fixed() {
+    let kept = inputs("jpeg_dc");
+    assert!(!kept.is_empty(), "the kept findings are here");
+    for (name, bytes) in kept {
+        let Some(dc_only) = dc_scans_only(&bytes) else {
+            continue;
+        };
+        assert_eq!(dc_scans_only(&dc_only), None, "{name}");
+        if let (Some(original), Some(reduced)) = (
+            decode_scaled(&bytes, 8, 4_000_000),
+            decode_scaled(&dc_only, 8, 4_000_000),
+        ) {
+            assert_eq!(original, reduced, "{name}: the 1/8-scale pixels changed");
         }
     }
 }

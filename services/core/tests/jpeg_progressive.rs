@@ -1,10 +1,9 @@
 //! Dropping a progressive JPEG's AC scans (`jpeg::dc_scans_only`) must not change its 1/8-scale decode,
 //! on every variant of tests/corpus/progressive (made by tools/model/make_corpus.py).
 
-use std::io::Cursor;
 use std::path::PathBuf;
 
-use imgpipe_core::jpeg::dc_scans_only;
+use imgpipe_core::jpeg::{dc_scans_only, decode_scaled};
 use imgpipe_core::model_meta::{PreprocessSpec, ResizeFilter};
 use imgpipe_core::preprocess::{preprocess, Limits};
 
@@ -19,15 +18,7 @@ fn read(name: &str) -> Vec<u8> {
 
 /// Pixels and size of a decode at `1/denominator` scale (1 = full size).
 fn decode(bytes: &[u8], denominator: u16) -> (u16, u16, Vec<u8>) {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().unwrap();
-    let info = decoder.info().unwrap();
-    decoder
-        .scale(info.width.div_ceil(denominator), info.height.div_ceil(denominator))
-        .unwrap();
-    let pixels = decoder.decode().unwrap();
-    let info = decoder.info().unwrap();
-    (info.width, info.height, pixels)
+    decode_scaled(bytes, denominator, 1 << 20).expect("decodes")
 }
 
 #[test]

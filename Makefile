@@ -24,7 +24,7 @@ help:
 	@echo "make eval DIR=folder-with-labels.tsv - top-1/top-5 of the Rust path"
 	@echo "make tf-check - Terraform parse, reference, consistency and checkov checks"
 	@echo "make soak [N=1000] - images through the local stack with faults and crashes; 0 lost/stuck or fail"
-	@echo "make fuzz [FUZZ_SECONDS=120] - libFuzzer on the decode path and the SQS message parsers (nightly)"
+	@echo "make fuzz [FUZZ_SECONDS=120] - libFuzzer on the decode path, the DC-scan filter and the SQS message parsers (nightly)"
 	@echo "make bench    - Rust vs the Python baseline, cost per 1,000 images (bench/RESULTS.md)"
 	@echo "make lambdas / layers - Lambda zips and layers into build/ (ARCH=\"x86_64 arm64\" for both)"
 

@@ -23,6 +23,8 @@ pub enum MotoError {
     NotReady(String, Duration),
 }
 
+const LAUNCHER: &str = include_str!("moto_launcher.py");
+
 /// A port the OS says is free right now.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -43,8 +45,11 @@ impl MotoServer {
             }
             None => (Stdio::null(), Stdio::null()),
         };
-        let child = Command::new(executable)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto_server's own entry point, behind a wrapper that makes each DynamoDB request atomic
+        // (moto_launcher.py says why); run with the python of the same venv.
+        let python = executable.with_file_name("python");
+        let child = Command::new(&python)
+            .args(["-c", LAUNCHER, "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

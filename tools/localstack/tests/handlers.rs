@@ -47,6 +47,21 @@ async fn fixture_with(adjust: impl FnOnce(&mut imgpipe_core::config::PreprocessC
     }
 }
 
+impl Fixture {
+    /// A new job whose upload of `bytes` has landed: its id and the S3 event the preprocess queue got.
+    async fn uploaded_job(&self, bytes: Vec<u8>) -> (ImageId, SqsEvent) {
+        let id = create_record(&self.store).await;
+        upload(
+            &self.emulator.clients,
+            &self.resources.bucket,
+            &keys::upload_key(&id),
+            bytes,
+        )
+        .await;
+        (id, next_event(&self.emulator.clients, &self.resources.preprocess).await)
+    }
+}
+
 async fn create_record(store: &StatusStore) -> ImageId {
     let image_id = ImageId::new_random();
     let created_at_ms = now_ms();
@@ -131,15 +146,7 @@ fn demo_photo(name: &str) -> Vec<u8> {
 #[tokio::test]
 async fn not_an_image_fails_the_job_without_retry() {
     let f = fixture().await;
-    let id = create_record(&f.store).await;
-    upload(
-        &f.emulator.clients,
-        &f.resources.bucket,
-        &keys::upload_key(&id),
-        b"%PDF-1.7 hello".to_vec(),
-    )
-    .await;
-    let event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    let (id, event) = f.uploaded_job(b"%PDF-1.7 hello".to_vec()).await;
     let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
     assert!(
         response.batch_item_failures.is_empty(),
@@ -153,16 +160,8 @@ async fn not_an_image_fails_the_job_without_retry() {
 #[tokio::test]
 async fn truncated_image_fails_as_corrupt() {
     let f = fixture().await;
-    let id = create_record(&f.store).await;
     let photo = demo_photo("rocket.jpg");
-    upload(
-        &f.emulator.clients,
-        &f.resources.bucket,
-        &keys::upload_key(&id),
-        photo[..photo.len() / 3].to_vec(),
-    )
-    .await;
-    let event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    let (id, event) = f.uploaded_job(photo[..photo.len() / 3].to_vec()).await;
     let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
     assert!(response.batch_item_failures.is_empty());
     let record = f.store.get(&id).await.unwrap().unwrap();
@@ -274,15 +273,7 @@ async fn persistent_transient_fault_ends_in_retries_exhausted() {
 #[tokio::test]
 async fn the_final_delivery_fails_a_job_whose_workers_died() {
     let f = fixture().await;
-    let id = create_record(&f.store).await;
-    upload(
-        &f.emulator.clients,
-        &f.resources.bucket,
-        &keys::upload_key(&id),
-        demo_photo("coffee.png"),
-    )
-    .await;
-    let mut event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    let (id, mut event) = f.uploaded_job(demo_photo("coffee.png")).await;
     // What the dead deliveries left: a claim, then nothing.
     let claim = Changes {
         claim: Some(imgpipe_core::store::Claim {
@@ -342,15 +333,7 @@ async fn photo_goes_through_both_stages_and_duplicates_change_nothing() {
     let classifier = Arc::new(Classifier::load(bundle, &runtime).unwrap());
     let inferrer = Inferrer::new(inference_config, classifier, &f.emulator.clients);
 
-    let id = create_record(&f.store).await;
-    upload(
-        &f.emulator.clients,
-        &f.resources.bucket,
-        &keys::upload_key(&id),
-        demo_photo("coffee.png"),
-    )
-    .await;
-    let s3_event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    let (id, s3_event) = f.uploaded_job(demo_photo("coffee.png")).await;
     let response = imgpipe_preprocess::handle_batch(&f.preprocessor, s3_event.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(f.store.get(&id).await.unwrap().unwrap().status, Status::Preprocessed);
@@ -403,15 +386,7 @@ async fn queue_depth(clients: &AwsClients, url: &str) -> u32 {
 #[tokio::test]
 async fn duplicate_s3_events_in_one_batch_do_the_work_once() {
     let f = fixture().await;
-    let id = create_record(&f.store).await;
-    upload(
-        &f.emulator.clients,
-        &f.resources.bucket,
-        &keys::upload_key(&id),
-        demo_photo("coffee.png"),
-    )
-    .await;
-    let mut event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    let (id, mut event) = f.uploaded_job(demo_photo("coffee.png")).await;
     assert_eq!(event.records.len(), 1);
     let mut twin = event.records[0].clone();
     twin.message_id = Some(uuid::Uuid::new_v4().to_string());

@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod fuzzing;
 pub mod id;
 pub mod jpeg;
 pub mod keys;

@@ -1,22 +1,9 @@
-//! `jpeg::dc_scans_only` on any bytes: it may decline them (`None`), never panic; what it returns has
-//! nothing left to drop, is no longer than the input plus an end marker, and, wherever both streams
-//! decode at 1/8 scale, gives exactly the pixels of the original (the only thing it is used for).
+//! `jpeg::dc_scans_only` on any bytes, checked against the original's 1/8-scale decode
+//! (`imgpipe_core::fuzzing::drop_ac_scans_of_any_jpeg`).
+//! The property lives in the core so that `services/core/tests/fuzz_regressions.rs` replays findings
+//! through the same check.
 #![no_main]
 
-use imgpipe_core::jpeg::{dc_scans_only, decode_scaled};
 use libfuzzer_sys::fuzz_target;
 
-/// Bounds the coefficient buffers jpeg-decoder allocates at the frame's full size (production rejects
-/// larger images from the header before decoding, `preprocess::Limits`).
-const MAX_PIXELS: u64 = 4_000_000;
-
-fuzz_target!(|data: &[u8]| {
-    let Some(dc_only) = dc_scans_only(data) else {
-        return;
-    };
-    assert!(dc_only.len() <= data.len() + 2);
-    assert_eq!(dc_scans_only(&dc_only), None, "a second pass found more to drop");
-    if let (Some(original), Some(reduced)) = (decode_scaled(data, 8, MAX_PIXELS), decode_scaled(&dc_only, 8, MAX_PIXELS)) {
-        assert_eq!(original, reduced, "the 1/8-scale pixels changed");
-    }
-});
+fuzz_target!(|data: &[u8]| imgpipe_core::fuzzing::drop_ac_scans_of_any_jpeg(data));

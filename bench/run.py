@@ -347,7 +347,7 @@ def binary_staleness() -> list:
         if not os.path.isfile(binary):
             continue
         roots = ["services/core/src", "services/core/Cargo.toml"]
-        roots += [f"{tool}/src", f"{tool}/Cargo.toml"] if tool else ["services", "tools/localstack/src"]
+        roots += [f"{tool}/src", f"{tool}/Cargo.toml"] if tool else ["services", "tools/local/src"]
         built = os.path.getmtime(binary)
         newest, newest_path = 0.0, None
         for root in roots:
@@ -363,7 +363,7 @@ def binary_staleness() -> list:
         if newest > built:
             name = os.path.basename(binary)
             out.append(f"{rel(binary)} is older than {rel(newest_path)}: its figures are of the last build, not of the "
-                       f"current sources (cargo build --release -p {'imgpipe-localstack' if name == 'imgpipe-local' else name})")
+                       f"current sources (cargo build --release -p {name})")
     return out
 
 

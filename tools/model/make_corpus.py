@@ -1,4 +1,4 @@
-"""Writes the image corpus of services/core/tests/corpus: every input class the pipeline must handle.
+"""Writes the image corpus of services/vision/tests/corpus: every input class the pipeline must handle.
 
 Run with the model venv (Pillow): `.venv/model/bin/python tools/model/make_corpus.py`. The files are
 committed (a few KB each), so the Rust tests need no Python; this script documents how each was made and
@@ -137,7 +137,7 @@ def main():
 
 
 def progressive_variants(photo):
-    """Progressive JPEGs of a real photo for services/core/tests/jpeg_progressive.rs: dropping their AC
+    """Progressive JPEGs of a real photo for services/vision/tests/jpeg_progressive.rs: dropping their AC
     scans must not change a 1/8-scale decode. Odd sizes leave partial MCUs at the edges; every chroma
     subsampling Pillow writes, greyscale, restart markers, and libjpeg's progression (DC successive
     approximation, so DC refinement scans too) are covered."""

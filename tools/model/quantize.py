@@ -81,7 +81,7 @@ CALIBRATION_IMAGES = (
     "gravel.png",             # gravel texture, CC0Textures: CC0
     "horse.png",              # horse silhouette (clipart), A. Preuss: CC0
 )
-# Pictures the tests score on (tools/localstack demo and end-to-end test): never calibrate on them.
+# Pictures the tests score on (tools/local demo and end-to-end test): never calibrate on them.
 SCORED_IMAGES = frozenset({"camera.png", "chelsea.png", "coffee.png", "rocket.jpg"})
 
 # Calibration views of each photo: (scale, fx, fy) = a crop of scale * (width, height) whose left edge

@@ -1,17 +1,17 @@
 use std::sync::Arc;
 
 use imgpipe_api::{handle, Api};
-use imgpipe_core::aws::AwsClients;
-use imgpipe_core::config::{ApiConfig, Env};
+use imgpipe_aws::AwsConfig;
+use imgpipe_domain::config::{ApiConfig, Env};
 use lambda_http::{service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ApiConfig::from_env(&Env::process())?;
-    let clients = AwsClients::from_environment().await;
-    let api = Arc::new(Api::new(config, &clients));
-    let metrics = imgpipe_core::telemetry::lambda_collector("api")?;
+    let aws = AwsConfig::from_environment().await;
+    let api = Arc::new(Api::on_aws(config, &aws));
+    let metrics = imgpipe_aws::telemetry::lambda_collector("api")?;
     metrics_cloudwatch_embedded::lambda::service::run_http(
         metrics,
         service_fn(move |request: Request| {

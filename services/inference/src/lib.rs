@@ -1,32 +1,50 @@
-//! Inference: a batch of preprocessed images (the pixels inside each message) -> one model run -> top-k
-//! predictions in the job's DynamoDB item.
+//! The inference function: a batch of preprocessed images (the pixels inside each message) -> one model
+//! run -> top-k predictions in the job's DynamoDB item.
+//!
+//! # Layout
+//!
+//! - this file: the `Inferrer` (configuration, the job store, the model) and the batch: read every
+//!   message, one model run for all usable ones, one conditional `completed` write each; one `Ack` per
+//!   message, the `Retry`s reported as batch item failures.
+//! - [`model`]: the `Model` seam the batch runs (the ONNX Runtime classifier in Lambda, a fake in the
+//!   tests beside this file, which therefore need no runtime library).
+
+pub mod model;
 
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use imgpipe_core::config::InferenceConfig;
-use imgpipe_core::messages::{InferenceRequest, ModelRef, PIXELS_ATTRIBUTE};
-use imgpipe_core::model::{Classifier, Prediction};
-use imgpipe_core::retry::{self, settle_failure, Delivery};
-use imgpipe_core::store::{Changes, StatusStore, Transition};
-use imgpipe_core::time::now_ms;
-use imgpipe_core::{telemetry, ErrorCode, PipelineError, Status};
+use imgpipe_aws::store::DynamoJobs;
+use imgpipe_aws::AwsConfig;
+use imgpipe_domain::config::InferenceConfig;
+use imgpipe_domain::messages::{InferenceRequest, ModelRef, PIXELS_ATTRIBUTE};
+use imgpipe_domain::ports::Jobs;
+use imgpipe_domain::record::{Changes, Prediction, Transition};
+use imgpipe_domain::retry::{self, settle_failure, Ack, Delivery};
+use imgpipe_domain::time::now_ms;
+use imgpipe_domain::{telemetry, ErrorCode, PipelineError, Status};
 use tracing::{info, info_span, warn, Instrument};
 
-pub struct Inferrer {
+pub use model::Model;
+
+pub struct Inferrer<J, M> {
     pub config: InferenceConfig,
-    pub classifier: Arc<Classifier>,
-    pub store: StatusStore,
+    pub model: Arc<M>,
+    pub jobs: J,
 }
 
-impl Inferrer {
-    pub fn new(config: InferenceConfig, classifier: Arc<Classifier>, clients: &imgpipe_core::aws::AwsClients) -> Self {
-        Self {
-            store: StatusStore::new(clients.dynamodb.clone(), &config.table_name),
-            classifier,
-            config,
-        }
+impl<J: Jobs, M: Model> Inferrer<J, M> {
+    pub fn new(config: InferenceConfig, model: Arc<M>, jobs: J) -> Self {
+        Self { config, model, jobs }
+    }
+}
+
+impl<M: Model> Inferrer<DynamoJobs, M> {
+    /// The function as deployed: the job table in DynamoDB.
+    pub fn on_aws(config: InferenceConfig, model: Arc<M>, aws: &AwsConfig) -> Self {
+        let jobs = DynamoJobs::new(aws.dynamodb(), &config.table_name);
+        Self::new(config, model, jobs)
     }
 }
 
@@ -43,7 +61,7 @@ struct Job<'a> {
 
 const STAGE: &str = "inference";
 
-pub async fn handle_batch(inferrer: &Inferrer, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_batch<J: Jobs, M: Model>(inferrer: &Inferrer<J, M>, event: SqsEvent) -> SqsBatchResponse {
     telemetry::batch_size(STAGE, event.records.len());
     let mut response = SqsBatchResponse::default();
     let mut fail = |message: &SqsMessage| response.add_failure(message.message_id.clone().unwrap_or_default());
@@ -53,9 +71,9 @@ pub async fn handle_batch(inferrer: &Inferrer, event: SqsEvent) -> SqsBatchRespo
     let mut jobs = Vec::with_capacity(loads.len());
     for (message, load) in event.records.iter().zip(loads) {
         match load {
-            Ok(Some(job)) => jobs.push(job),
-            Ok(None) => {}
-            Err(()) => fail(message),
+            Loaded::Job(job) => jobs.push(*job),
+            Loaded::Settled(Ack::Done) => {}
+            Loaded::Settled(Ack::Retry) => fail(message),
         }
     }
     if jobs.is_empty() {
@@ -64,13 +82,13 @@ pub async fn handle_batch(inferrer: &Inferrer, event: SqsEvent) -> SqsBatchRespo
 
     // One model run for the whole batch.
     let started = std::time::Instant::now();
-    let classifier = Arc::clone(&inferrer.classifier);
+    let model = Arc::clone(&inferrer.model);
     let top_k = inferrer.config.top_k;
     let inputs: Vec<Vec<u8>> = jobs.iter_mut().map(|job| std::mem::take(&mut job.pixels)).collect();
     let batch_size = inputs.len();
     let outcome = tokio::task::spawn_blocking(move || {
         let views: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-        classifier.classify(&views, top_k)
+        model.classify(&views, top_k)
     })
     .await;
     let inference_ms = started.elapsed().as_millis() as i64;
@@ -79,11 +97,11 @@ pub async fn handle_batch(inferrer: &Inferrer, event: SqsEvent) -> SqsBatchRespo
     let predictions = match outcome {
         Ok(Ok(predictions)) => predictions,
         Ok(Err(err)) => {
-            let err = PipelineError::transient(format!("model run failed: {err}"));
+            let err = PipelineError::transient_because("the model run failed", err);
             return settle_all(inferrer, jobs, err, response).await;
         }
         Err(join_err) => {
-            let err = PipelineError::transient(format!("model task failed: {join_err}"));
+            let err = PipelineError::transient_because("the model task failed", join_err);
             return settle_all(inferrer, jobs, err, response).await;
         }
     };
@@ -93,67 +111,68 @@ pub async fn handle_batch(inferrer: &Inferrer, event: SqsEvent) -> SqsBatchRespo
         complete(inferrer, job, predictions, inference_ms).instrument(span)
     });
     for (job, written) in jobs.iter().zip(join_all(writes).await) {
-        if written.is_err() {
+        if written == Ack::Retry {
             fail(job.message);
         }
     }
     response
 }
 
-async fn settle_all(
-    inferrer: &Inferrer,
+async fn settle_all<J: Jobs, M: Model>(
+    inferrer: &Inferrer<J, M>,
     jobs: Vec<Job<'_>>,
     err: PipelineError,
     mut response: SqsBatchResponse,
 ) -> SqsBatchResponse {
     for job in jobs {
         let max = inferrer.config.max_receive_count;
-        if settle_failure(STAGE, &inferrer.store, &job.request.image_id, &err, &job.delivery, max)
-            .await
-            .is_err()
-        {
+        if settle_failure(STAGE, &inferrer.jobs, &job.request.image_id, &err, &job.delivery, max).await == Ack::Retry {
             response.add_failure(job.message.message_id.clone().unwrap_or_default());
         }
     }
     response
 }
 
-/// `Ok(None)`: nothing to do for this message (settled or dropped); `Err`: leave it for redelivery.
-async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option<Job<'a>>, ()> {
+/// What reading one message gave: a job for the model run, or a message already settled.
+enum Loaded<'a> {
+    Job(Box<Job<'a>>),
+    Settled(Ack),
+}
+
+async fn load<'a, J: Jobs, M: Model>(inferrer: &Inferrer<J, M>, message: &'a SqsMessage) -> Loaded<'a> {
     let request: InferenceRequest = match serde_json::from_str(message.body.as_deref().unwrap_or_default()) {
         Ok(request) => request,
         Err(err) => {
             warn!(message_id = message.message_id, error = %err, "dropping a message that is not an inference request");
-            return Ok(None);
+            return Loaded::Settled(Ack::Done);
         }
     };
     let delivery = Delivery::from_attributes(&message.attributes);
     let span = info_span!("inference", image_id = %request.image_id);
     async {
         if retry::is_final_delivery(&delivery, inferrer.config.max_receive_count) {
-            return retry::give_up(STAGE, &inferrer.store, &request.image_id, &delivery)
-                .await
-                .map(|()| None);
+            return Loaded::Settled(retry::give_up(STAGE, &inferrer.jobs, &request.image_id, &delivery).await);
         }
         // A duplicate or late delivery for a settled job does no work at all.
-        let created_at_ms = match inferrer.store.get(&request.image_id).await {
+        let max = inferrer.config.max_receive_count;
+        let created_at_ms = match inferrer.jobs.get(&request.image_id).await {
             Ok(Some(record)) if !record.status.is_terminal() => record.created_at,
             Ok(Some(record)) => {
                 info!(status = %record.status, "job already settled; duplicate delivery ignored");
-                return Ok(None);
+                return Loaded::Settled(Ack::Done);
             }
             Ok(None) => {
                 warn!("no record for this image (expired or deleted); dropping the message");
-                return Ok(None);
+                return Loaded::Settled(Ack::Done);
             }
             Err(err) => {
-                warn!(error = %err, "cannot read the job status; leaving for redelivery");
-                return Err(());
+                return Loaded::Settled(
+                    settle_failure(STAGE, &inferrer.jobs, &request.image_id, &err, &delivery, max).await,
+                )
             }
         };
-        let expected = inferrer.classifier.metadata().input_bytes();
-        match message_pixels(message, expected) {
-            Ok(pixels) => Ok(Some(Job {
+        match message_pixels(message, inferrer.model.input_bytes()) {
+            Ok(pixels) => Loaded::Job(Box::new(Job {
                 message,
                 request: request.clone(),
                 delivery,
@@ -162,10 +181,7 @@ async fn load<'a>(inferrer: &Inferrer, message: &'a SqsMessage) -> Result<Option
                 created_at_ms,
             })),
             Err(err) => {
-                let max = inferrer.config.max_receive_count;
-                settle_failure(STAGE, &inferrer.store, &request.image_id, &err, &delivery, max)
-                    .await
-                    .map(|()| None)
+                Loaded::Settled(settle_failure(STAGE, &inferrer.jobs, &request.image_id, &err, &delivery, max).await)
             }
         }
     }
@@ -182,31 +198,29 @@ fn message_pixels(message: &SqsMessage, expected: usize) -> Result<Vec<u8>, Pipe
         .and_then(|attribute| attribute.binary_value.as_ref());
     match attribute {
         Some(pixels) if pixels.len() == expected => Ok(pixels.0.clone()),
-        Some(pixels) => Err(PipelineError::permanent(
+        Some(pixels) => Err(PipelineError::permanent_because(
             ErrorCode::Internal,
+            "the image could not be prepared for the model",
             format!(
                 "the message carries {} bytes of pixels, the model needs {expected}",
                 pixels.len()
             ),
         )),
-        None => Err(PipelineError::permanent(
+        None => Err(PipelineError::permanent_because(
             ErrorCode::Internal,
+            "the image could not be prepared for the model",
             format!("the message has no binary {PIXELS_ATTRIBUTE:?} attribute"),
         )),
     }
 }
 
-async fn complete(
-    inferrer: &Inferrer,
+async fn complete<J: Jobs, M: Model>(
+    inferrer: &Inferrer<J, M>,
     job: &Job<'_>,
     predictions: Vec<Prediction>,
     inference_ms: i64,
-) -> Result<(), ()> {
-    let meta = inferrer.classifier.metadata();
-    let model = ModelRef {
-        name: meta.name.clone(),
-        version: format!("{}-{}", meta.version, meta.variant),
-    };
+) -> Ack {
+    let model: ModelRef = inferrer.model.model_ref();
     let image_id = job.request.image_id;
     let now = now_ms();
     // The result lives in the job's DynamoDB item only: a copy in S3 would be a PUT per image
@@ -227,7 +241,7 @@ async fn complete(
             ..Changes::default()
         };
         inferrer
-            .store
+            .jobs
             .transition(&image_id, Status::Completed, changes, now)
             .await
     }
@@ -247,16 +261,16 @@ async fn complete(
                 score = top.map(|p| p.score),
                 "completed"
             );
-            Ok(())
+            Ack::Done
         }
         Ok(Transition::Rejected { current }) => {
             info!(?current, "job already settled; duplicate result not recorded");
-            Ok(())
+            Ack::Done
         }
         Err(err) => {
             settle_failure(
                 STAGE,
-                &inferrer.store,
+                &inferrer.jobs,
                 &image_id,
                 &err,
                 &job.delivery,
@@ -269,10 +283,260 @@ async fn complete(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use aws_lambda_events::encodings::Base64Data;
     use aws_lambda_events::sqs::SqsMessageAttribute;
+    use imgpipe_domain::config::Env;
+    use imgpipe_domain::keys;
+    use imgpipe_domain::record::NewImage;
+    use imgpipe_domain::testing::MemoryJobs;
+    use imgpipe_domain::{Fault, ImageId};
+    use imgpipe_model::ModelError;
 
     use super::*;
+
+    /// A model of 12-byte inputs whose top class is the input's first byte; it can be made to fail.
+    #[derive(Default)]
+    struct FakeModel {
+        runs: AtomicUsize,
+        fail_next: AtomicUsize,
+    }
+
+    impl Model for FakeModel {
+        fn input_bytes(&self) -> usize {
+            12
+        }
+
+        fn model_ref(&self) -> ModelRef {
+            ModelRef {
+                name: "fake".into(),
+                version: "1-fp32".into(),
+            }
+        }
+
+        fn classify(&self, images: &[&[u8]], top_k: usize) -> Result<Vec<Vec<Prediction>>, ModelError> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            if self.fail_next.load(Ordering::SeqCst) > 0 {
+                self.fail_next.fetch_sub(1, Ordering::SeqCst);
+                return Err(ModelError::Run("out of memory".into()));
+            }
+            Ok(images
+                .iter()
+                .map(|pixels| {
+                    (0..top_k as u32)
+                        .map(|rank| Prediction {
+                            label: format!("class_{}", u32::from(pixels[0]) + rank),
+                            class_index: u32::from(pixels[0]) + rank,
+                            score: 1.0 / (rank as f32 + 2.0),
+                        })
+                        .collect()
+                })
+                .collect())
+        }
+    }
+
+    fn inferrer(max_receive_count: u32) -> Inferrer<MemoryJobs, FakeModel> {
+        let vars = HashMap::from([
+            ("IMGPIPE_TABLE_NAME", "t".to_owned()),
+            ("IMGPIPE_MAX_RECEIVE_COUNT", max_receive_count.to_string()),
+            ("IMGPIPE_TOP_K", "3".to_owned()),
+        ]);
+        let config = InferenceConfig::from_env(&Env(|name: &str| vars.get(name).cloned())).unwrap();
+        Inferrer::new(config, Arc::new(FakeModel::default()), MemoryJobs::new())
+    }
+
+    async fn preprocessed_job(inferrer: &Inferrer<MemoryJobs, FakeModel>) -> ImageId {
+        let image_id = ImageId::new_random();
+        inferrer
+            .jobs
+            .create(&NewImage {
+                image_id,
+                owner: None,
+                content_type: "image/png".into(),
+                filename: None,
+                s3_key: keys::upload_key(&image_id),
+                created_at_ms: 1,
+                expires_at_secs: 86_400,
+                request_fingerprint: None,
+            })
+            .await
+            .unwrap();
+        inferrer
+            .jobs
+            .transition(&image_id, Status::Preprocessed, Changes::default(), 2)
+            .await
+            .unwrap();
+        image_id
+    }
+
+    fn request_message(image_id: ImageId, pixels: Option<Vec<u8>>, receive_count: u32) -> SqsMessage {
+        let request = InferenceRequest {
+            image_id,
+            width: 2,
+            height: 2,
+            source_version: None,
+            model: ModelRef {
+                name: "fake".into(),
+                version: "1".into(),
+            },
+            sent_at_ms: 3,
+        };
+        let mut message = match pixels {
+            Some(pixels) => with_attribute(PIXELS_ATTRIBUTE, binary(pixels)),
+            None => SqsMessage::default(),
+        };
+        message.message_id = Some(format!("m-{image_id}"));
+        message.body = Some(serde_json::to_string(&request).unwrap());
+        message
+            .attributes
+            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        message
+    }
+
+    fn batch(messages: Vec<SqsMessage>) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = messages;
+        event
+    }
+
+    fn failures(response: &SqsBatchResponse) -> usize {
+        response.batch_item_failures.len()
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_classified_in_one_run_and_each_job_completes() {
+        let inferrer = inferrer(5);
+        let ids = [preprocessed_job(&inferrer).await, preprocessed_job(&inferrer).await];
+        let messages = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| request_message(*id, Some(vec![10 * i as u8 + 1; 12]), 1))
+            .collect();
+        let response = handle_batch(&inferrer, batch(messages)).await;
+        assert_eq!(failures(&response), 0);
+        assert_eq!(
+            inferrer.model.runs.load(Ordering::SeqCst),
+            1,
+            "one model run for the batch"
+        );
+        for (i, id) in ids.iter().enumerate() {
+            let record = inferrer.jobs.record(id).unwrap();
+            assert_eq!(record.status, Status::Completed);
+            let predictions = record.predictions.unwrap();
+            assert_eq!(predictions.len(), 3, "top_k");
+            assert_eq!(
+                predictions[0].class_index,
+                10 * i as u32 + 1,
+                "each job gets its own image's answer"
+            );
+            assert_eq!(record.model.unwrap().version, "1-fp32");
+            assert!(record.timings_ms.contains_key("inference") && record.timings_ms.contains_key("end_to_end"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_with_unusable_pixels_fails_alone() {
+        let inferrer = inferrer(5);
+        let (good, short, missing) = (
+            preprocessed_job(&inferrer).await,
+            preprocessed_job(&inferrer).await,
+            preprocessed_job(&inferrer).await,
+        );
+        let messages = vec![
+            request_message(good, Some(vec![7; 12]), 1),
+            request_message(short, Some(vec![7; 11]), 1),
+            request_message(missing, None, 1),
+        ];
+        let response = handle_batch(&inferrer, batch(messages)).await;
+        assert_eq!(failures(&response), 0, "permanent failures are not retried");
+        assert_eq!(inferrer.jobs.record(&good).unwrap().status, Status::Completed);
+        for id in [short, missing] {
+            let error = inferrer.jobs.record(&id).unwrap().error.unwrap();
+            assert_eq!(error.code, ErrorCode::Internal);
+            assert!(
+                !error.message.contains("bytes"),
+                "the detail stays in the log: {}",
+                error.message
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn settled_missing_and_foreign_messages_do_no_work() {
+        let inferrer = inferrer(5);
+        let done = preprocessed_job(&inferrer).await;
+        inferrer
+            .jobs
+            .transition(&done, Status::Completed, Changes::default(), 4)
+            .await
+            .unwrap();
+        let mut garbage = SqsMessage::default();
+        garbage.body = Some("{}".into());
+        let messages = vec![
+            request_message(done, Some(vec![1; 12]), 1),
+            request_message(ImageId::new_random(), Some(vec![1; 12]), 1),
+            garbage,
+        ];
+        let writes_before = inferrer.jobs.writes().len();
+        let response = handle_batch(&inferrer, batch(messages)).await;
+        assert_eq!(failures(&response), 0);
+        assert_eq!(inferrer.model.runs.load(Ordering::SeqCst), 0, "no model run at all");
+        assert_eq!(inferrer.jobs.writes().len(), writes_before);
+    }
+
+    #[tokio::test]
+    async fn a_failed_model_run_is_retried_then_exhausted() {
+        let inferrer = inferrer(4);
+        let id = preprocessed_job(&inferrer).await;
+        inferrer.model.fail_next.store(2, Ordering::SeqCst);
+        let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 1)])).await;
+        assert_eq!(failures(&response), 1, "transient: left for redelivery");
+        assert_eq!(inferrer.jobs.record(&id).unwrap().status, Status::Preprocessed);
+        let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 3)])).await;
+        assert_eq!(failures(&response), 1, "still failed, so SQS moves it to the DLQ");
+        assert_eq!(
+            inferrer.jobs.record(&id).unwrap().error.map(|e| e.code),
+            Some(ErrorCode::RetriesExhausted)
+        );
+    }
+
+    #[tokio::test]
+    async fn store_faults_leave_the_message_for_redelivery() {
+        for (operation, fault) in [("get", Fault::Transient), ("transition", Fault::Configuration)] {
+            let inferrer = inferrer(5);
+            let id = preprocessed_job(&inferrer).await;
+            inferrer.jobs.faults.inject(operation, fault, 1);
+            let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 1)])).await;
+            assert_eq!(failures(&response), 1, "{operation}");
+            assert_eq!(
+                inferrer.jobs.record(&id).unwrap().status,
+                Status::Preprocessed,
+                "{operation}"
+            );
+            let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 2)])).await;
+            assert_eq!(failures(&response), 0, "{operation}");
+            assert_eq!(
+                inferrer.jobs.record(&id).unwrap().status,
+                Status::Completed,
+                "{operation}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_final_delivery_records_retries_exhausted_without_running_the_model() {
+        let inferrer = inferrer(4);
+        let id = preprocessed_job(&inferrer).await;
+        let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 4)])).await;
+        assert_eq!(failures(&response), 1);
+        assert_eq!(inferrer.model.runs.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            inferrer.jobs.record(&id).unwrap().error.map(|e| e.code),
+            Some(ErrorCode::RetriesExhausted)
+        );
+    }
 
     fn with_attribute(name: &str, attribute: SqsMessageAttribute) -> SqsMessage {
         let mut message = SqsMessage::default();
@@ -315,7 +579,7 @@ mod tests {
             let err = message_pixels(&message, 12).unwrap_err();
             assert!(err.is_permanent(), "{err}");
             assert_eq!(err.code(), Some(ErrorCode::Internal));
-            assert!(err.to_string().contains(says), "{err}");
+            assert!(err.chain().contains(says), "{}", err.chain());
         }
     }
 }

@@ -1,11 +1,11 @@
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
-use imgpipe_core::aws::AwsClients;
-use imgpipe_core::config::{Env, InferenceConfig};
-use imgpipe_core::model::{Classifier, RuntimeOptions};
-use imgpipe_core::model_meta::ModelBundle;
+use imgpipe_aws::AwsConfig;
+use imgpipe_domain::config::{Env, InferenceConfig};
+use imgpipe_domain::model_spec::ModelBundle;
 use imgpipe_inference::{handle_batch, Inferrer};
+use imgpipe_model::{Classifier, RuntimeOptions};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -19,9 +19,9 @@ async fn main() -> Result<(), Error> {
     };
     // Created once per container: library load and session creation are the cold start's largest costs.
     let classifier = Arc::new(Classifier::load(bundle, &runtime)?);
-    let clients = AwsClients::from_environment().await;
-    let inferrer = Arc::new(Inferrer::new(config, classifier, &clients));
-    let metrics = imgpipe_core::telemetry::lambda_collector("inference")?;
+    let aws = AwsConfig::from_environment().await;
+    let inferrer = Arc::new(Inferrer::on_aws(config, classifier, &aws));
+    let metrics = imgpipe_aws::telemetry::lambda_collector("inference")?;
     metrics_cloudwatch_embedded::lambda::service::run(
         metrics,
         service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
-use imgpipe_core::aws::AwsClients;
-use imgpipe_core::config::{Env, PreprocessConfig};
-use imgpipe_core::model_meta::ModelBundle;
+use imgpipe_aws::AwsConfig;
+use imgpipe_domain::config::{Env, PreprocessConfig};
+use imgpipe_domain::model_spec::ModelBundle;
 use imgpipe_preprocess::{handle_batch, Preprocessor};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -12,9 +12,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = PreprocessConfig::from_env(&Env::process())?;
     let model = ModelBundle::load(&config.model_dir)?;
-    let clients = AwsClients::from_environment().await;
-    let preprocessor = Arc::new(Preprocessor::new(config, model, &clients));
-    let metrics = imgpipe_core::telemetry::lambda_collector("preprocess")?;
+    let aws = AwsConfig::from_environment().await;
+    let preprocessor = Arc::new(Preprocessor::on_aws(config, model, &aws));
+    let metrics = imgpipe_aws::telemetry::lambda_collector("preprocess")?;
     metrics_cloudwatch_embedded::lambda::service::run(
         metrics,
         service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use imgpipe_core::model::{Classifier, RuntimeOptions};
-use imgpipe_core::model_meta::ModelBundle;
-use imgpipe_core::preprocess::{preprocess, Limits};
+use imgpipe_domain::limits::Limits;
+use imgpipe_domain::model_spec::ModelBundle;
+use imgpipe_model::{Classifier, RuntimeOptions};
+use imgpipe_vision::preprocess;
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage:

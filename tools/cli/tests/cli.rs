@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use imgpipe_localstack::testing::{repo_root, stack_options};
-use imgpipe_localstack::Stack;
+use imgpipe_local::testing::{repo_root, stack_options};
+use imgpipe_local::Stack;
 use serde_json::Value;
 
 async fn imgpipe(args: &[&str], cwd: &Path) -> Output {

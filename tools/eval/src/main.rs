@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use imgpipe_core::model::{Classifier, RuntimeOptions};
-use imgpipe_core::model_meta::ModelBundle;
-use imgpipe_core::preprocess::{preprocess, Limits};
+use imgpipe_domain::limits::Limits;
+use imgpipe_domain::model_spec::ModelBundle;
+use imgpipe_model::{Classifier, RuntimeOptions};
+use imgpipe_vision::preprocess;
 
 const USAGE: &str = "usage: imgpipe-eval --model-dir DIR [--model-dir DIR2 ...] --ort-library PATH --dir FOLDER [--batch N] [--threads N]
 FOLDER holds the images and labels.tsv (columns: file, class_index, ...; header line first).

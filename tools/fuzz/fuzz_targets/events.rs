@@ -1,5 +1,5 @@
 //! Any text as an SQS message body through both stages' parsers (`imgpipe_core::fuzzing::parse_any_message`).
-//! The property lives in the core so that `services/core/tests/fuzz_regressions.rs` replays findings
+//! The property lives in the core so that `services/vision/tests/fuzz_regressions.rs` replays findings
 //! through the same check.
 #![no_main]
 

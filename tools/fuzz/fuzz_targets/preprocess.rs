@@ -1,5 +1,5 @@
 //! Any bytes through the preprocess stage's whole decode path (`imgpipe_core::fuzzing::preprocess_any_upload`).
-//! The property lives in the core so that `services/core/tests/fuzz_regressions.rs` replays findings
+//! The property lives in the core so that `services/vision/tests/fuzz_regressions.rs` replays findings
 //! through the same check.
 #![no_main]
 

@@ -1,0 +1,183 @@
+//! Listings: one owner's images (the owner index) or images by status (the status index's shards),
+//! newest first. The indexes hold keys only; the items are read back from the table (BatchGetItem,
+//! strongly consistent), which also means a listing sees each item's current status.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use imgpipe_domain::record::{newest_first, Cursor, ImageRecord, ListQuery, MAX_LIST_LIMIT, STATUS_SHARDS};
+use imgpipe_domain::{ErrorCode, PipelineError, Status};
+
+use super::item::{n, record_from_item, s, OWNER_INDEX, STATUS_INDEX};
+use super::DynamoJobs;
+use crate::error::classify;
+
+/// Most keys one BatchGetItem call may ask for.
+const BATCH_GET_LIMIT: usize = 100;
+/// BatchGetItem calls made for one set of keys before unprocessed keys (throttling) become an error.
+const BATCH_GET_ATTEMPTS: u32 = 5;
+
+pub(super) async fn list(
+    jobs: &DynamoJobs,
+    query: &ListQuery,
+) -> Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError> {
+    jobs.list_page(query).await
+}
+
+impl DynamoJobs {
+    /// One page of images, newest first, and the cursor of the next page if there may be one.
+    pub(super) async fn list_page(
+        &self,
+        query: &ListQuery,
+    ) -> Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError> {
+        let limit = query.limit.clamp(1, MAX_LIST_LIMIT);
+        let partitions: Vec<(&str, &str, String)> = match (&query.owner, query.status) {
+            (Some(owner), _) => vec![(OWNER_INDEX, "owner", owner.clone())],
+            (None, Some(status)) => (0..STATUS_SHARDS)
+                .map(|shard| (STATUS_INDEX, "status_shard", format!("{}#{shard}", status.as_str())))
+                .collect(),
+            (None, None) => Status::ALL
+                .into_iter()
+                .flat_map(|status| (0..STATUS_SHARDS).map(move |shard| format!("{}#{shard}", status.as_str())))
+                .map(|key| (STATUS_INDEX, "status_shard", key))
+                .collect(),
+        };
+        // The items are read from the table after the index, so they may have moved on: a status
+        // listing keeps only those still in the status asked for.
+        let pages = futures::future::join_all(partitions.iter().map(|(index, attribute, key)| {
+            self.query_partition(index, attribute, key, query.status, query.cursor.as_ref(), limit)
+        }))
+        .await;
+        let mut items = Vec::new();
+        for page in pages {
+            items.extend(page?);
+        }
+        newest_first(&mut items);
+        // A job that changed status during the listing can be read through its old and its new
+        // status partition (the index lags the table).
+        items.dedup_by_key(|record| record.image_id);
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let cursor = if more {
+            Cursor::after(&items, query.cursor.as_ref())
+        } else {
+            None
+        };
+        Ok((items, cursor))
+    }
+
+    /// Up to `limit + 1` items of one index partition after the cursor (the extra one tells whether more
+    /// exist), following DynamoDB pages while the status filter leaves them short. The index holds keys
+    /// only; the items come from the table.
+    async fn query_partition(
+        &self,
+        index: &str,
+        attribute: &str,
+        key: &str,
+        status: Option<Status>,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<ImageRecord>, PipelineError> {
+        let seen = cursor.map(|c| c.seen.len()).unwrap_or(0);
+        let want = limit + 1;
+        let mut condition = "#pk = :pk".to_owned();
+        let names = HashMap::from([("#pk".to_owned(), attribute.to_owned())]);
+        let mut values = HashMap::from([(":pk".to_owned(), s(key))]);
+        if let Some(cursor) = cursor {
+            condition.push_str(" AND created_at <= :before");
+            values.insert(":before".into(), n(cursor.before));
+        }
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let response = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit((want + seen) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("DynamoDB Query", e))?;
+            let mut ids = Vec::new();
+            for entry in response.items() {
+                let id = entry.get("image_id").and_then(|v| v.as_s().ok());
+                let created_at = entry.get("created_at").and_then(|v| v.as_n().ok());
+                let (Some(id), Some(created_at)) = (id, created_at.and_then(|n| n.parse::<i64>().ok())) else {
+                    return Err(PipelineError::permanent_because(
+                        ErrorCode::Internal,
+                        "the image index is unreadable",
+                        format!("index {index} returned an entry without image_id or created_at"),
+                    ));
+                };
+                if cursor.is_none_or(|c| c.admits(created_at, id)) {
+                    ids.push(id.to_owned());
+                }
+            }
+            let mut page = self.get_many(&ids).await?;
+            // Newest first within the page, as the index returned them.
+            newest_first(&mut page);
+            records.extend(
+                page.into_iter()
+                    .filter(|record| status.is_none_or(|s| record.status == s)),
+            );
+            start = response.last_evaluated_key;
+            if start.is_none() || records.len() >= want {
+                break;
+            }
+        }
+        records.truncate(want);
+        Ok(records)
+    }
+
+    /// The records of these image ids (strongly consistent, in no particular order); ids without an item
+    /// (deleted or expired since they were listed) are left out.
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<ImageRecord>, PipelineError> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_GET_LIMIT) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| HashMap::from([("image_id".to_owned(), s(id.as_str()))]))
+                .collect();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                if attempt == BATCH_GET_ATTEMPTS {
+                    return Err(PipelineError::transient(format!(
+                        "DynamoDB BatchGetItem left {} keys unprocessed after {BATCH_GET_ATTEMPTS} attempts",
+                        keys.len()
+                    )));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                attempt += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| PipelineError::configuration("building a BatchGetItem request", e))?;
+                let response = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| classify("DynamoDB BatchGetItem", e))?;
+                if let Some(items) = response.responses.as_ref().and_then(|r| r.get(&self.table)) {
+                    for item in items {
+                        records.push(record_from_item(item)?);
+                    }
+                }
+                if let Some(left) = response.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    keys = left.keys;
+                }
+            }
+        }
+        Ok(records)
+    }
+}

@@ -1,0 +1,122 @@
+//! What the handlers need from the outside world, as traits: the job store, the image bucket, the
+//! inference queue. `imgpipe-aws` implements them over DynamoDB, S3 and SQS; `testing` implements them
+//! in memory, so every branch of a handler can be tested without a server.
+//!
+//! The methods return `impl Future + Send` (rather than being `async fn`) so that a handler generic over
+//! them still produces a `Send` future, as the Lambda runtime requires.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::{ErrorCode, PipelineError};
+use crate::messages::InferenceRequest;
+use crate::record::{Changes, Created, Cursor, ImageRecord, JobError, ListQuery, NewImage, Transition};
+use crate::status::Status;
+use crate::ImageId;
+
+/// The job records, one per image, moved through the status machine by conditional writes.
+pub trait Jobs: Send + Sync {
+    /// Creates the record in `pending_upload`, unless the id already exists.
+    fn create(&self, image: &NewImage) -> impl Future<Output = Result<Created, PipelineError>> + Send;
+
+    /// The record, read strongly consistently.
+    fn get(&self, id: &ImageId) -> impl Future<Output = Result<Option<ImageRecord>, PipelineError>> + Send;
+
+    /// Moves the job to `to` and writes `changes`, only if `record::JobState::allows` it.
+    fn transition(
+        &self,
+        id: &ImageId,
+        to: Status,
+        changes: Changes,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Transition, PipelineError>> + Send;
+
+    /// Deletes the record if `owner` may: a record with an owner only for that owner, an ownerless
+    /// (local `none` mode) record for anyone. Returns whether a record was deleted.
+    fn delete(&self, id: &ImageId, owner: Option<&str>) -> impl Future<Output = Result<bool, PipelineError>> + Send;
+
+    /// One page of images, newest first, and the cursor of the next page if there may be one.
+    fn list(
+        &self,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError>> + Send;
+
+    /// Marks the job failed (from any live state). A job already terminal is left as it is.
+    fn fail(
+        &self,
+        id: &ImageId,
+        code: ErrorCode,
+        message: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Transition, PipelineError>> + Send {
+        let changes = Changes {
+            error: Some(JobError {
+                code,
+                message: message.to_owned(),
+            }),
+            ..Changes::default()
+        };
+        self.transition(id, Status::Failed, changes, now_ms)
+    }
+}
+
+/// An object read from the bucket.
+#[derive(Debug)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub version_id: Option<String>,
+}
+
+/// What a client needs to upload with a presigned request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PresignedUpload {
+    pub method: String,
+    pub url: String,
+    /// Headers the client must send exactly as given: they are part of the signature.
+    pub headers: Vec<(String, String)>,
+    pub expires_in_secs: u64,
+}
+
+/// The image bucket.
+pub trait Objects: Send + Sync {
+    /// Reads an object (a version of it), refusing it before the body is downloaded when it is larger
+    /// than `max_bytes`. A missing object or version is permanent (`upload_missing`).
+    fn get(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Fetched, PipelineError>> + Send;
+
+    /// Stores an object; returns its version id.
+    fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<Option<String>, PipelineError>> + Send;
+
+    /// A presigned PUT for `key` that only accepts the given Content-Type.
+    fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> impl Future<Output = Result<PresignedUpload, PipelineError>> + Send;
+
+    /// Deletes every version and delete marker of each of `keys`, returning how many were removed.
+    fn delete_all_versions(&self, keys: &[String]) -> impl Future<Output = Result<usize, PipelineError>> + Send;
+}
+
+/// The inference queue, as preprocess sees it.
+pub trait InferenceQueue: Send + Sync {
+    /// Sends the request with its pixels (a binary message attribute) to the queue at `queue_url`.
+    fn send(
+        &self,
+        queue_url: &str,
+        request: &InferenceRequest,
+        pixels: Vec<u8>,
+    ) -> impl Future<Output = Result<(), PipelineError>> + Send;
+}

@@ -1,0 +1,492 @@
+//! `imgpipe-local soak`: many images through the local stack with faults and crashes on, then proof that
+//! nothing was lost, stuck, done twice or answered differently than without faults.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt};
+use hyper::StatusCode;
+
+use imgpipe_domain::limits::Limits;
+use imgpipe_domain::model_spec::ModelBundle;
+use imgpipe_model::{Classifier, RuntimeOptions};
+use imgpipe_vision::preprocess;
+use serde_json::{json, Value};
+
+use crate::client::ApiClient;
+use crate::stack::{Error, Stack, StackOptions};
+
+#[derive(Clone, Debug)]
+pub struct SoakOptions {
+    pub images: usize,
+    /// Submissions in flight at once.
+    pub concurrency: usize,
+    /// Probability that any one S3, SQS or DynamoDB call of the preprocess and inference functions fails.
+    pub fault_rate: f64,
+    /// Probability that a worker is killed in the middle of a batch.
+    pub crash_rate: f64,
+    pub seed: u64,
+    /// Deliveries the queues allow (None: services/pipeline.json's, as deployed).
+    pub max_receive_count: Option<u32>,
+    /// How long to wait, after the last submission, for every image to be terminal.
+    pub deadline: Duration,
+    /// Labelled photos (`labels.tsv`) and large photos mixed into the load, when present.
+    pub eval_dir: PathBuf,
+    pub large_dir: PathBuf,
+    pub repo_root: PathBuf,
+}
+
+/// One distinct upload and what it must end as.
+struct Input {
+    name: String,
+    bytes: Bytes,
+    content_type: &'static str,
+    expect: Expect,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Expect {
+    /// The class the model gives it without any fault (preprocess + one model run, no AWS at all).
+    Class(u32),
+    Fails(&'static str),
+}
+
+/// The last line `imgpipe-local soak` prints, as JSON.
+pub type Report = Value;
+
+const INLINE_LIMIT: usize = 4 * 1024 * 1024;
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next().map(str::to_ascii_lowercase).as_deref() {
+        Some("png") => "image/png",
+        _ => "image/jpeg",
+    }
+}
+
+/// The mix: the demo photos, up to 24 labelled dev photos and three large ones when `../shared/eval`
+/// is there, and four kinds of bad upload from the core corpus.
+fn inputs(options: &SoakOptions, notes: &mut Vec<String>) -> Result<Vec<Input>, Error> {
+    let mut valid: Vec<PathBuf> = std::fs::read_dir(options.repo_root.join("third_party/demo-images"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "jpg")))
+        .collect();
+    valid.sort();
+    match std::fs::read_to_string(options.eval_dir.join("labels.tsv")) {
+        Ok(labels) => valid.extend(
+            labels
+                .lines()
+                .skip(1)
+                .take(24)
+                .filter_map(|line| line.split('\t').next())
+                .map(|file| options.eval_dir.join(file)),
+        ),
+        Err(_) => notes.push(format!(
+            "{} is absent: no dev photos in the mix",
+            options.eval_dir.display()
+        )),
+    }
+    let large = ["Kite_2560x1600.jpg", "SafeLanding_5120x2880.jpg", "Volna_5120x2880.jpg"];
+    if options.large_dir.is_dir() {
+        valid.extend(large.iter().map(|f| options.large_dir.join(f)).filter(|p| p.is_file()));
+    } else {
+        notes.push(format!(
+            "{} is absent: no large photos in the mix",
+            options.large_dir.display()
+        ));
+    }
+    let mut inputs = Vec::new();
+    for path in valid {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_owned();
+        inputs.push(Input {
+            content_type: content_type(&name),
+            bytes: Bytes::from(std::fs::read(&path)?),
+            name,
+            expect: Expect::Class(0),
+        });
+    }
+    let corpus = options.repo_root.join("services/vision/tests/corpus");
+    for (file, code) in [
+        ("text.txt", "not_an_image"),
+        ("truncated.jpg", "corrupt_image"),
+        ("bomb.png", "too_many_pixels"),
+        ("image.tiff", "unsupported_format"),
+    ] {
+        inputs.push(Input {
+            name: file.to_owned(),
+            bytes: Bytes::from(std::fs::read(corpus.join(file))?),
+            content_type: if file.ends_with(".png") {
+                "image/png"
+            } else {
+                "image/jpeg"
+            },
+            expect: Expect::Fails(code),
+        });
+    }
+    Ok(inputs)
+}
+
+/// Each valid input's class without faults: the same preprocessing and model, with no AWS in between.
+fn baseline(inputs: &mut [Input], stack: &StackOptions) -> Result<(), Error> {
+    let bundle = ModelBundle::load(&stack.model_dir)?;
+    let spec = bundle.meta.preprocess.clone();
+    let classifier = Classifier::load(
+        bundle,
+        &RuntimeOptions {
+            library: stack.ort_library.clone(),
+            intra_threads: stack.ort_threads,
+        },
+    )?;
+    for input in inputs.iter_mut().filter(|i| matches!(i.expect, Expect::Class(_))) {
+        let prepared = preprocess(&input.bytes, &spec, &Limits::default())?;
+        let top = classifier.classify(&[&prepared.pixels], 1)?;
+        let class = top.first().and_then(|p| p.first()).map(|p| p.class_index);
+        input.expect = Expect::Class(class.ok_or("the model returned no prediction")?);
+    }
+    Ok(())
+}
+
+/// Counts the pipeline's counters (`telemetry.rs`) in this process: the applied completions are how a
+/// result written twice would show.
+#[derive(Default)]
+struct Counters(Mutex<HashMap<String, Arc<AtomicU64>>>);
+
+impl Counters {
+    fn get(&self, name: &str, labels: &str) -> u64 {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&format!("{name}{{{labels}}}")).map(|c| c.load(Ordering::Relaxed)))
+            .unwrap_or(0)
+    }
+}
+
+struct CountingRecorder(Arc<Counters>);
+
+impl metrics::Recorder for CountingRecorder {
+    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        let counter = self
+            .0
+             .0
+            .lock()
+            .map(|mut map| Arc::clone(map.entry(name).or_default()))
+            .unwrap_or_default();
+        metrics::Counter::from_arc(counter)
+    }
+
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+fn counters() -> Option<&'static Arc<Counters>> {
+    static COUNTERS: OnceLock<Option<Arc<Counters>>> = OnceLock::new();
+    COUNTERS
+        .get_or_init(|| {
+            let counters = Arc::new(Counters::default());
+            metrics::set_global_recorder(CountingRecorder(Arc::clone(&counters)))
+                .ok()
+                .map(|_| counters)
+        })
+        .as_ref()
+}
+
+async fn submit(client: &ApiClient, input: &Input) -> Result<String, Error> {
+    if input.bytes.len() > INLINE_LIMIT {
+        return client
+            .submit(input.bytes.to_vec(), input.content_type, Some(&input.name))
+            .await;
+    }
+    client
+        .submit_inline(input.bytes.clone(), input.content_type)
+        .await
+        .map_err(|e| format!("{}: {e}", input.name).into())
+}
+
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Messages in a dead-letter queue, as the image ids they name.
+async fn drain_dlq(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<String>, Error> {
+    let mut ids = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(ids);
+        }
+        for message in &messages {
+            let text = message.body().unwrap_or("{}");
+            // An inference request names its image; an S3 event names the upload key (URL-encoded, which
+            // the pipeline's own parser decodes).
+            let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            let id =
+                body["image_id"].as_str().map(str::to_owned).or_else(
+                    || match imgpipe_domain::s3_event::parse_s3_message(text) {
+                        Ok(imgpipe_domain::s3_event::S3Message::Objects(objects)) => objects
+                            .first()
+                            .and_then(|o| imgpipe_domain::keys::image_id_from_upload_key(&o.key))
+                            .map(|id| id.to_string()),
+                        _ => None,
+                    },
+                );
+            ids.push(id.unwrap_or_else(|| "?".into()));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await?;
+        }
+    }
+}
+
+pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Result<Report, Error> {
+    let mut notes = Vec::new();
+    let mut inputs = inputs(&options, &mut notes)?;
+    baseline(&mut inputs, &stack_options)?;
+    let counters = counters().ok_or("another metrics recorder is installed; the soak needs its own")?;
+
+    let rate = options.fault_rate;
+    stack_options.fault_rates = ["s3", "sqs", "dynamodb"]
+        .iter()
+        .map(|s| (s.to_string(), rate))
+        .collect();
+    stack_options.crash_rate = options.crash_rate;
+    stack_options.chaos_seed = options.seed;
+    stack_options.max_receive_count = options.max_receive_count;
+    let stack = Stack::start(stack_options).await?;
+    let client = ApiClient::new(&stack.api_url);
+    let completions_before = counters.get("images_processed", "stage=inference");
+
+    // Submit: image i is input i mod the mix, in a seeded shuffle so bad and large inputs are spread out.
+    let mut order: Vec<usize> = (0..options.images).map(|i| i % inputs.len()).collect();
+    let mut random = crate::calls::SplitMix64::new(options.seed);
+    for i in (1..order.len()).rev() {
+        order.swap(i, (random.next_u64() % (i as u64 + 1)) as usize);
+    }
+    let started = Instant::now();
+    let submitted: Vec<(usize, Result<String, Error>)> = stream::iter(order)
+        .map(|index| {
+            let (client, input) = (&client, &inputs[index]);
+            async move { (index, submit(client, input).await) }
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+    let submit_s = started.elapsed().as_secs_f64();
+    let mut jobs: Vec<(usize, String)> = Vec::new();
+    let mut submit_errors = Vec::new();
+    for (index, result) in submitted {
+        match result {
+            Ok(id) => jobs.push((index, id)),
+            Err(err) => submit_errors.push(format!("{}: {err}", inputs[index].name)),
+        }
+    }
+
+    // Wait until every job is terminal, or the deadline.
+    let deadline = Instant::now() + options.deadline;
+    let mut records: HashMap<String, Value> = HashMap::new();
+    let mut lost: Vec<String> = Vec::new();
+    loop {
+        let pending: Vec<&String> = jobs
+            .iter()
+            .map(|(_, id)| id)
+            .filter(|id| !records.get(*id).map(is_terminal).unwrap_or(false) && !lost.contains(id))
+            .collect();
+        if pending.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        let answers: Vec<(String, Option<Value>)> = stream::iter(pending)
+            .map(|id| {
+                let client = &client;
+                async move {
+                    let response = client.status(id).await.ok();
+                    let record = match response {
+                        Some(r) if r.status == StatusCode::OK => r.json().ok(),
+                        Some(r) if r.status == StatusCode::NOT_FOUND => Some(Value::Null),
+                        _ => None,
+                    };
+                    (id.clone(), record)
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for (id, record) in answers {
+            match record {
+                Some(Value::Null) => lost.push(id),
+                Some(record) => {
+                    records.insert(id, record);
+                }
+                None => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+
+    // The verdict.
+    let (mut completed, mut failed, mut stuck, mut mismatched, mut wrong_outcome) = (0, 0, 0, 0, Vec::new());
+    let mut retries_exhausted = Vec::new();
+    let mut latencies = Vec::new();
+    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, id) in &jobs {
+        let input = &inputs[*index];
+        let Some(record) = records.get(id).filter(|r| is_terminal(r)) else {
+            if !lost.contains(id) {
+                stuck += 1;
+            }
+            continue;
+        };
+        let code = record["error"]["code"].as_str();
+        match (record["status"].as_str(), &input.expect) {
+            (Some("completed"), Expect::Class(class)) => {
+                completed += 1;
+                if record["predictions"][0]["class_index"].as_u64() != Some(u64::from(*class)) {
+                    mismatched += 1;
+                    wrong_outcome.push(format!(
+                        "{}: class {} instead of {class}",
+                        input.name, record["predictions"][0]["class_index"]
+                    ));
+                }
+                latencies.extend(record["timings_ms"]["end_to_end"].as_i64());
+            }
+            (Some("failed"), _) if code == Some("retries_exhausted") => {
+                failed += 1;
+                retries_exhausted.push(id.clone());
+            }
+            (Some("failed"), Expect::Fails(expected)) if code == Some(*expected) => failed += 1,
+            (status, expect) => {
+                failed += usize::from(status == Some("failed"));
+                wrong_outcome.push(format!("{}: {status:?} {code:?}, expected {expect:?}", input.name));
+            }
+        }
+        if let Some(code) = code {
+            *codes.entry(code.to_owned()).or_default() += 1;
+        }
+    }
+    latencies.sort_unstable();
+    let applied_completions = counters.get("images_processed", "stage=inference") - completions_before;
+    let duplicates = applied_completions.saturating_sub(completed as u64);
+
+    // A message whose last delivery failed reaches its DLQ on the receive after that, once its visibility
+    // timeout has passed: wait (bounded) for every retries_exhausted job's message to get there.
+    let mut dlq = Vec::new();
+    let dlq_deadline = Instant::now() + Duration::from_secs(4 * 5 + 10);
+    loop {
+        dlq.extend(drain_dlq(&stack.clients.sqs, &stack.resources.preprocess.dlq_url).await?);
+        dlq.extend(drain_dlq(&stack.clients.sqs, &stack.resources.inference.dlq_url).await?);
+        if retries_exhausted.iter().all(|id| dlq.contains(id)) || Instant::now() > dlq_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Every dead letter is a job the report counts as failed with retries_exhausted, and the reverse.
+    let unexplained_dead_letters = dlq.iter().filter(|id| !retries_exhausted.contains(id)).count();
+    let missing_dead_letters = retries_exhausted.iter().filter(|id| !dlq.contains(id)).count();
+    let (preprocess_calls, inference_calls) = (&stack.calls.preprocess, &stack.calls.inference);
+    let faults = preprocess_calls.faults_injected() + inference_calls.faults_injected();
+    let killed = stack
+        .crashes
+        .as_ref()
+        .map(|(p, i)| p.killed() + i.killed())
+        .unwrap_or(0);
+    let max_receive_count = stack.resources.preprocess.max_receive_count;
+    stack.stop().await;
+
+    let lost_count = lost.len() + submit_errors.len();
+    Ok(json!({
+        "submitted": options.images,
+        "accepted": jobs.len(),
+        "completed": completed,
+        "failed": failed,
+        "failed_by_code": codes,
+        "lost": lost_count,
+        "stuck": stuck,
+        "duplicates": duplicates,
+        "mismatched_predictions": mismatched,
+        "unexpected_outcomes": wrong_outcome.len(),
+        "dead_letters": dlq.len(),
+        "unexplained_dead_letters": unexplained_dead_letters,
+        "missing_dead_letters": missing_dead_letters,
+        "faults_injected": faults,
+        "workers_killed": killed,
+        "fault_rate": rate,
+        "crash_rate": options.crash_rate,
+        "seed": options.seed,
+        "max_receive_count": max_receive_count,
+        "distinct_inputs": inputs.len(),
+        "concurrency": options.concurrency,
+        "submit_s": round(submit_s),
+        "wall_s": round(wall_s),
+        "throughput_images_per_s": round(jobs.len() as f64 / wall_s),
+        "p50_ms": percentile(&latencies, 50.0),
+        "p95_ms": percentile(&latencies, 95.0),
+        "p99_ms": percentile(&latencies, 99.0),
+        "examples": wrong_outcome.iter().chain(&submit_errors).take(10).collect::<Vec<_>>(),
+        "notes": notes,
+    }))
+}
+
+fn is_terminal(record: &Value) -> bool {
+    matches!(record["status"].as_str(), Some("completed" | "failed"))
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Whether a report shows a clean run: nothing lost, stuck, duplicated, mismatched or unexplained.
+pub fn clean(report: &Report) -> bool {
+    [
+        "lost",
+        "stuck",
+        "duplicates",
+        "mismatched_predictions",
+        "unexpected_outcomes",
+        "unexplained_dead_letters",
+        "missing_dead_letters",
+    ]
+    .iter()
+    .all(|key| report[*key].as_u64() == Some(0))
+        && report["accepted"] == report["submitted"]
+}
+
+pub fn default_options(root: &Path) -> SoakOptions {
+    SoakOptions {
+        images: 1000,
+        concurrency: 8,
+        fault_rate: 0.05,
+        crash_rate: 0.02,
+        seed: 20261127,
+        max_receive_count: None,
+        deadline: Duration::from_secs(600),
+        eval_dir: root.join("../shared/eval/imagenet-dev"),
+        large_dir: root.join("../shared/eval/large"),
+        repo_root: root.to_path_buf(),
+    }
+}

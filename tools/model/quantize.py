@@ -350,6 +350,8 @@ def manifest(fp32_meta: dict, int8_sha256: str, quant: dict) -> dict:
     """The fp32 manifest, key for key and in the same order, with variant / file / sha256 of the int8
     model, plus the ``quantization`` object (ignored by the Rust reader, which skips unknown fields)."""
     meta = dict(fp32_meta)
+    # The fp32 model's pre-optimised files are not this model's; optimize_model.py makes the int8 ones.
+    meta.pop("alternatives", None)
     meta.update({"variant": VARIANT, "file": OUTPUT_FILE, "sha256": int8_sha256})
     meta["quantization"] = quant
     return meta

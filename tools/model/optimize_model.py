@@ -154,7 +154,7 @@ def bench(files: dict, meta: dict, runs: int, threads: int, batch: np.ndarray) -
             logits(s, meta, x)
             first = (time.perf_counter() - first) * 1000
             warm = []
-            for _ in range(10):
+            for _ in range(20):
                 t0 = time.perf_counter()
                 logits(s, meta, x)
                 warm.append((time.perf_counter() - t0) * 1000)

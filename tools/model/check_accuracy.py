@@ -27,8 +27,9 @@ how much a preprocessing mistake costs.
 Output: one JSON line per model directory, in the order given, on stdout:
 ``{"model": "efficientnet-lite0", "variant": "fp32", "top1": 0.91, "top5": 0.985, "n": 200,
 "rule": "shorter_side_then_center_crop/256/224/bicubic"}``; details go to stderr. ``rule`` names the
-preprocessing actually used (resize / resize side / crop / filter), so a gate can check that the Rust
-figure it compares with was made with the same one.
+preprocessing actually used (resize / resize side / crop / filter, and ``/swapped-channels`` or
+``/imagenet-norm`` for the deliberate mistakes), so a gate can check that the Rust figure it compares
+with was made with the same one.
 
 ``--candidates`` scores, for each model, the preprocessing rules the EfficientNet-Lite reference could
 mean instead of the one in model.json (one JSON line each, ``"candidate": true``): the shorter side
@@ -306,7 +307,9 @@ def main(argv=None) -> int:
             result = score(session, m, images, labels, filt=filt, bgr=bgr, imagenet_norm=args.imagenet_norm,
                            batch_size=args.batch_size)
             nll = result.pop("nll")
-            line = {"model": meta["name"], "variant": meta["variant"], **result, "rule": rule_name(m, filt)}
+            rule = rule_name(m, filt) + ("/swapped-channels" if args.bgr else "") + \
+                ("/imagenet-norm" if args.imagenet_norm else "")
+            line = {"model": meta["name"], "variant": meta["variant"], **result, "rule": rule}
             if args.candidates:
                 # The mean negative log-likelihood of the true class moves with every image, where
                 # top-1 on 200 images moves in steps of half a point: it separates close rules.

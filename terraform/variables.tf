@@ -269,7 +269,7 @@ variable "artifacts_dir" {
 }
 
 variable "functions" {
-  description = "Settings of the api, preprocess, sweeper and notify functions; every field is optional and defaults to services/pipeline.json (reserved concurrency: api 50, preprocess 20, sweeper 3, notify 5). The consumers (preprocess, sweeper, notify) also take their SQS event source mapping (batch_size, batching_window, max_concurrency) and preprocess and notify their queue's max_receive_count; the sweeper its schedule."
+  description = "Settings of the api, preprocess, sweeper and notify functions; every field is optional and defaults to services/pipeline.json (reserved concurrency: api 50, preprocess 20, sweeper unreserved, notify 5). The consumers (preprocess, sweeper, notify) also take their SQS event source mapping (batch_size, batching_window, max_concurrency) and preprocess and notify their queue's max_receive_count; the sweeper its schedule."
   type = object({
     api = optional(object({
       timeout              = optional(number, 10)
@@ -292,10 +292,12 @@ variable "functions" {
       system_log_level     = optional(string, "INFO")
     }), {})
     sweeper = optional(object({
-      timeout              = optional(number, 60)
-      memory_size          = optional(number, 256)
-      architecture         = optional(string, "x86_64")
-      reserved_concurrency = optional(number, 3)
+      timeout      = optional(number, 60)
+      memory_size  = optional(number, 256)
+      architecture = optional(string, "x86_64")
+      # Unreserved: one mapping per swept DLQ (preprocess and every model) with its own max_concurrency, plus
+      # the schedule, so any cap would have to grow with the models.
+      reserved_concurrency = optional(number, -1)
       batch_size           = optional(number, 10)
       batching_window      = optional(number, 0)
       max_concurrency      = optional(number, 2)

@@ -160,12 +160,13 @@ class Design:
 
 def load_pipeline_defaults(path: str = os.path.join(REPO, "services", "pipeline.json")) -> Design:
     with open(path, encoding="utf-8") as f:
-        fn = json.load(f)["functions"]
+        pipeline = json.load(f)
+    fn, model = pipeline["functions"], pipeline["model_defaults"]
     return Design(
         preprocess_mb=fn["preprocess"]["memory"],
         preprocess_batch=fn["preprocess"]["batch_size"],
-        inference_mb=fn["inference"]["memory"],
-        inference_batch=fn["inference"]["batch_size"],
+        inference_mb=model["memory"],
+        inference_batch=model["batch_size"],
     )
 
 

@@ -127,10 +127,11 @@ def test_two_ort_threads_above_one_vcpu_count_against_the_quota():
 
 def test_defaults_come_from_pipeline_json():
     with open(os.path.join(cost.REPO, "services", "pipeline.json"), encoding="utf-8") as f:
-        fn = json.load(f)["functions"]
+        pipeline = json.load(f)
+    fn, model = pipeline["functions"], pipeline["model_defaults"]
     d = cost.load_pipeline_defaults()
     assert (d.preprocess_mb, d.preprocess_batch) == (fn["preprocess"]["memory"], fn["preprocess"]["batch_size"])
-    assert (d.inference_mb, d.inference_batch) == (fn["inference"]["memory"], fn["inference"]["batch_size"])
+    assert (d.inference_mb, d.inference_batch) == (model["memory"], model["batch_size"])
 
 
 def test_report_shape():

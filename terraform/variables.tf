@@ -25,287 +25,6 @@ variable "tags" {
   default     = {}
 }
 
-variable "api_package" {
-  description = "Path of the zip of the api function (a provided.al2023 `bootstrap` at its root), e.g. build/lambda/x86_64/api/bootstrap.zip."
-  type        = string
-
-  validation {
-    condition     = can(regex("\\.zip$", var.api_package))
-    error_message = "api_package must be the path of a .zip file."
-  }
-}
-
-variable "preprocess_package" {
-  description = "Path of the zip of the preprocess function (a provided.al2023 `bootstrap` at its root), e.g. build/lambda/x86_64/preprocess/bootstrap.zip."
-  type        = string
-
-  validation {
-    condition     = can(regex("\\.zip$", var.preprocess_package))
-    error_message = "preprocess_package must be the path of a .zip file."
-  }
-}
-
-variable "inference_package" {
-  description = "Path of the zip of the inference function (a provided.al2023 `bootstrap` at its root), e.g. build/lambda/x86_64/inference/bootstrap.zip."
-  type        = string
-
-  validation {
-    condition     = can(regex("\\.zip$", var.inference_package))
-    error_message = "inference_package must be the path of a .zip file."
-  }
-}
-
-variable "onnxruntime_layer_package" {
-  description = "Path of the ONNX Runtime layer zip (lib/libonnxruntime.so.1 for x86_64), e.g. build/layers/onnxruntime-x86_64.zip."
-  type        = string
-
-  validation {
-    condition     = can(regex("\\.zip$", var.onnxruntime_layer_package))
-    error_message = "onnxruntime_layer_package must be the path of a .zip file."
-  }
-}
-
-variable "model_layer_package" {
-  description = "Path of the model layer zip (model/model.onnx, model/labels.txt, model/model.json), e.g. build/layers/model-fp32.zip."
-  type        = string
-
-  validation {
-    condition     = can(regex("\\.zip$", var.model_layer_package))
-    error_message = "model_layer_package must be the path of a .zip file."
-  }
-}
-
-variable "api_architecture" {
-  description = "Instruction set of the api function: x86_64 or arm64 (pass the package built for it)."
-  type        = string
-  default     = "x86_64"
-
-  validation {
-    condition     = contains(["x86_64", "arm64"], var.api_architecture)
-    error_message = "api_architecture must be x86_64 or arm64."
-  }
-}
-
-variable "preprocess_architecture" {
-  description = "Instruction set of the preprocess function: x86_64 or arm64 (pass the package built for it)."
-  type        = string
-  default     = "x86_64"
-
-  validation {
-    condition     = contains(["x86_64", "arm64"], var.preprocess_architecture)
-    error_message = "preprocess_architecture must be x86_64 or arm64."
-  }
-}
-
-variable "api_timeout" {
-  description = "Timeout of the api function in seconds (services/pipeline.json)."
-  type        = number
-  default     = 10
-
-  validation {
-    condition     = var.api_timeout >= 1 && var.api_timeout <= 900 && floor(var.api_timeout) == var.api_timeout
-    error_message = "api_timeout must be a whole number of seconds from 1 to 900."
-  }
-}
-
-variable "api_memory_size" {
-  description = "Memory of the api function in MB (services/pipeline.json); CPU grows with it."
-  type        = number
-  default     = 256
-
-  validation {
-    condition     = var.api_memory_size >= 128 && var.api_memory_size <= 10240 && floor(var.api_memory_size) == var.api_memory_size
-    error_message = "api_memory_size must be a whole number of MB from 128 to 10240."
-  }
-}
-
-variable "api_reserved_concurrency" {
-  description = "Reserved concurrency of the api function: both a guarantee and a cap. -1 leaves it unreserved (for accounts whose concurrency quota cannot spare it)."
-  type        = number
-  default     = 50
-
-  validation {
-    condition     = var.api_reserved_concurrency == -1 || (var.api_reserved_concurrency >= 1 && floor(var.api_reserved_concurrency) == var.api_reserved_concurrency)
-    error_message = "api_reserved_concurrency must be -1 (unreserved) or a positive integer."
-  }
-}
-
-variable "preprocess_timeout" {
-  description = "Timeout of the preprocess function in seconds (services/pipeline.json)."
-  type        = number
-  default     = 60
-
-  validation {
-    condition     = var.preprocess_timeout >= 1 && var.preprocess_timeout <= 900 && floor(var.preprocess_timeout) == var.preprocess_timeout
-    error_message = "preprocess_timeout must be a whole number of seconds from 1 to 900."
-  }
-}
-
-variable "preprocess_memory_size" {
-  description = "Memory of the preprocess function in MB (services/pipeline.json); CPU grows with it."
-  type        = number
-  default     = 1024
-
-  validation {
-    condition     = var.preprocess_memory_size >= 128 && var.preprocess_memory_size <= 10240 && floor(var.preprocess_memory_size) == var.preprocess_memory_size
-    error_message = "preprocess_memory_size must be a whole number of MB from 128 to 10240."
-  }
-}
-
-variable "preprocess_reserved_concurrency" {
-  description = "Reserved concurrency of the preprocess function: both a guarantee and a cap. -1 leaves it unreserved (for accounts whose concurrency quota cannot spare it)."
-  type        = number
-  default     = 20
-
-  validation {
-    condition     = var.preprocess_reserved_concurrency == -1 || (var.preprocess_reserved_concurrency >= 1 && floor(var.preprocess_reserved_concurrency) == var.preprocess_reserved_concurrency)
-    error_message = "preprocess_reserved_concurrency must be -1 (unreserved) or a positive integer."
-  }
-}
-
-variable "preprocess_batch_size" {
-  description = "Messages per preprocess invocation (services/pipeline.json)."
-  type        = number
-  default     = 10
-
-  validation {
-    condition     = var.preprocess_batch_size >= 1 && var.preprocess_batch_size <= 10000 && floor(var.preprocess_batch_size) == var.preprocess_batch_size
-    error_message = "preprocess_batch_size must be an integer from 1 to 10000 (above 10 needs a batching window)."
-  }
-}
-
-variable "preprocess_batching_window" {
-  description = "Seconds the preprocess event source mapping may wait to fill a batch (services/pipeline.json)."
-  type        = number
-  default     = 0
-
-  validation {
-    condition     = var.preprocess_batching_window >= 0 && var.preprocess_batching_window <= 300 && floor(var.preprocess_batching_window) == var.preprocess_batching_window
-    error_message = "preprocess_batching_window must be a whole number of seconds from 0 to 300."
-  }
-}
-
-variable "preprocess_max_concurrency" {
-  description = "Most concurrent preprocess invocations the SQS event source mapping starts (scaling_config.maximum_concurrency, services/pipeline.json); at most preprocess_reserved_concurrency."
-  type        = number
-  default     = 20
-
-  validation {
-    condition     = var.preprocess_max_concurrency >= 2 && var.preprocess_max_concurrency <= 1000 && floor(var.preprocess_max_concurrency) == var.preprocess_max_concurrency
-    error_message = "preprocess_max_concurrency must be an integer from 2 to 1000 (the limits of scaling_config.maximum_concurrency)."
-  }
-}
-
-variable "inference_timeout" {
-  description = "Timeout of the inference function in seconds (services/pipeline.json)."
-  type        = number
-  default     = 60
-
-  validation {
-    condition     = var.inference_timeout >= 1 && var.inference_timeout <= 900 && floor(var.inference_timeout) == var.inference_timeout
-    error_message = "inference_timeout must be a whole number of seconds from 1 to 900."
-  }
-}
-
-variable "inference_memory_size" {
-  description = "Memory of the inference function in MB (services/pipeline.json); CPU grows with it."
-  type        = number
-  default     = 2048
-
-  validation {
-    condition     = var.inference_memory_size >= 128 && var.inference_memory_size <= 10240 && floor(var.inference_memory_size) == var.inference_memory_size
-    error_message = "inference_memory_size must be a whole number of MB from 128 to 10240."
-  }
-}
-
-variable "inference_reserved_concurrency" {
-  description = "Reserved concurrency of the inference function: both a guarantee and a cap. -1 leaves it unreserved (for accounts whose concurrency quota cannot spare it)."
-  type        = number
-  default     = 10
-
-  validation {
-    condition     = var.inference_reserved_concurrency == -1 || (var.inference_reserved_concurrency >= 1 && floor(var.inference_reserved_concurrency) == var.inference_reserved_concurrency)
-    error_message = "inference_reserved_concurrency must be -1 (unreserved) or a positive integer."
-  }
-}
-
-variable "inference_batch_size" {
-  description = "Messages per inference invocation (services/pipeline.json). At most 25: each message carries its image's 150,528 bytes of pixels, about 200 KB once base64-encoded in the Lambda event, and a whole batch must fit in Lambda's 6 MB invocation payload."
-  type        = number
-  default     = 8
-
-  validation {
-    condition     = var.inference_batch_size >= 1 && var.inference_batch_size <= 25 && floor(var.inference_batch_size) == var.inference_batch_size
-    error_message = "inference_batch_size must be an integer from 1 to 25 (above 10 needs a batching window): each message carries about 200 KB of base64-encoded pixels, and a batch must fit in Lambda's 6 MB invocation payload."
-  }
-}
-
-variable "inference_batching_window" {
-  description = "Seconds the inference event source mapping may wait to fill a batch (services/pipeline.json)."
-  type        = number
-  default     = 1
-
-  validation {
-    condition     = var.inference_batching_window >= 0 && var.inference_batching_window <= 300 && floor(var.inference_batching_window) == var.inference_batching_window
-    error_message = "inference_batching_window must be a whole number of seconds from 0 to 300."
-  }
-}
-
-variable "inference_max_concurrency" {
-  description = "Most concurrent inference invocations the SQS event source mapping starts (scaling_config.maximum_concurrency, services/pipeline.json); at most inference_reserved_concurrency."
-  type        = number
-  default     = 10
-
-  validation {
-    condition     = var.inference_max_concurrency >= 2 && var.inference_max_concurrency <= 1000 && floor(var.inference_max_concurrency) == var.inference_max_concurrency
-    error_message = "inference_max_concurrency must be an integer from 2 to 1000 (the limits of scaling_config.maximum_concurrency)."
-  }
-}
-
-variable "preprocess_max_receive_count" {
-  description = "Deliveries of a preprocess message before it moves to the DLQ (queue redrive maxReceiveCount and the function's IMGPIPE_MAX_RECEIVE_COUNT, services/pipeline.json)."
-  type        = number
-  default     = 5
-
-  validation {
-    condition     = var.preprocess_max_receive_count >= 1 && var.preprocess_max_receive_count <= 1000 && floor(var.preprocess_max_receive_count) == var.preprocess_max_receive_count
-    error_message = "preprocess_max_receive_count must be an integer from 1 to 1000."
-  }
-}
-
-variable "preprocess_dlq_message_retention_seconds" {
-  description = "How long the preprocess DLQ keeps a message (seconds, services/pipeline.json; 14 days is SQS's maximum)."
-  type        = number
-  default     = 1209600
-
-  validation {
-    condition     = var.preprocess_dlq_message_retention_seconds >= 60 && var.preprocess_dlq_message_retention_seconds <= 1209600
-    error_message = "preprocess_dlq_message_retention_seconds must be from 60 to 1209600 (14 days)."
-  }
-}
-
-variable "inference_max_receive_count" {
-  description = "Deliveries of an inference message before it moves to the DLQ (queue redrive maxReceiveCount and the function's IMGPIPE_MAX_RECEIVE_COUNT, services/pipeline.json)."
-  type        = number
-  default     = 5
-
-  validation {
-    condition     = var.inference_max_receive_count >= 1 && var.inference_max_receive_count <= 1000 && floor(var.inference_max_receive_count) == var.inference_max_receive_count
-    error_message = "inference_max_receive_count must be an integer from 1 to 1000."
-  }
-}
-
-variable "inference_dlq_message_retention_seconds" {
-  description = "How long the inference DLQ keeps a message (seconds, services/pipeline.json; 14 days is SQS's maximum)."
-  type        = number
-  default     = 1209600
-
-  validation {
-    condition     = var.inference_dlq_message_retention_seconds >= 60 && var.inference_dlq_message_retention_seconds <= 1209600
-    error_message = "inference_dlq_message_retention_seconds must be from 60 to 1209600 (14 days)."
-  }
-}
-
 variable "presign_expires_seconds" {
   description = "Lifetime of the presigned upload URLs the API hands out (IMGPIPE_PRESIGN_EXPIRES_SECS). A URL signed with the function's temporary credentials stops working when they expire, whatever this says."
   type        = number
@@ -351,7 +70,7 @@ variable "max_pixels" {
 }
 
 variable "retention_days" {
-  description = "Days an image lives: the DynamoDB TTL the api function sets (IMGPIPE_RETENTION_DAYS) and the expiry of its uploads/ objects."
+  description = "Days an image lives: the DynamoDB TTL the functions set (IMGPIPE_RETENTION_DAYS) and the expiry of its objects under uploads/, ingest/ and results/."
   type        = number
   default     = 30
 
@@ -372,44 +91,14 @@ variable "top_k" {
   }
 }
 
-variable "ort_threads" {
-  description = "ONNX Runtime intra-op threads of the inference function (IMGPIPE_ORT_THREADS); 0 uses every core the function's memory size buys."
-  type        = number
-  default     = 0
-
-  validation {
-    condition     = var.ort_threads >= 0 && var.ort_threads <= 6 && floor(var.ort_threads) == var.ort_threads
-    error_message = "ort_threads must be an integer from 0 to 6 (Lambda has at most 6 vCPUs)."
-  }
-}
-
 variable "log_level" {
-  description = "Application log level of the functions (Lambda advanced logging; the Rust runtime reads it as AWS_LAMBDA_LOG_LEVEL)."
+  description = "Application log level of every function (Lambda advanced logging; the Rust runtime reads it as AWS_LAMBDA_LOG_LEVEL)."
   type        = string
   default     = "INFO"
 
   validation {
     condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
     error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
-  }
-}
-
-variable "system_log_levels" {
-  description = "Lambda platform log level of each function. INFO keeps the per-invocation platform lines (start, report: duration and max memory used, what memory sizing needs); WARN drops them. The api's default is WARN: it runs about four times per image (the POST and the status polls), its platform lines were the largest part of the pipeline's log bill (bench/cost.py), and its durations are in the Lambda metrics anyway."
-  type = object({
-    api        = string
-    preprocess = string
-    inference  = string
-  })
-  default = {
-    api        = "WARN"
-    preprocess = "INFO"
-    inference  = "INFO"
-  }
-
-  validation {
-    condition     = alltrue([for level in values(var.system_log_levels) : contains(["DEBUG", "INFO", "WARN"], level)])
-    error_message = "system_log_levels values must be DEBUG, INFO or WARN."
   }
 }
 
@@ -470,7 +159,7 @@ variable "deletion_protection_enabled" {
 }
 
 variable "api_authorization_mode" {
-  description = "Who may call the API: \"iam\" (SigV4-signed requests, AWS_IAM), \"jwt\" (bearer tokens from api_jwt_issuer for api_jwt_audience) or \"none\" (anyone: an explicit opt-in for local stacks and demos only)."
+  description = "Who may call the API (IMGPIPE_AUTH_MODE): \"iam\" (SigV4-signed requests, AWS_IAM), \"jwt\" (bearer tokens from api_jwt_issuer for api_jwt_audience) or \"none\" (anyone: refused unless allow_unauthenticated, and always for prod, production and live)."
   type        = string
   default     = "iam"
 
@@ -565,5 +254,284 @@ variable "alarm_topic_kms_key_arn" {
   validation {
     condition     = var.alarm_topic_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$", var.alarm_topic_kms_key_arn))
     error_message = "alarm_topic_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "artifacts_dir" {
+  description = "Directory of the build artifacts and their manifest.json (lambda/<function>-<arch>.zip, layers/onnxruntime-<arch>.zip, layers/model-<name>-<variant>.zip). null: the repository's build/artifacts, seen from an environment directory (terraform/envs/<name>), where `make package` writes them."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.artifacts_dir == null || try(length(trimspace(var.artifacts_dir)) > 0, false)
+    error_message = "artifacts_dir must be null or a directory path."
+  }
+}
+
+variable "functions" {
+  description = "Settings of the api, preprocess, sweeper and notify functions; every field is optional and defaults to services/pipeline.json (reserved concurrency: api 50, preprocess 20, sweeper unreserved, notify 5). The consumers (preprocess, sweeper, notify) also take their SQS event source mapping (batch_size, batching_window, max_concurrency) and preprocess and notify their queue's max_receive_count; the sweeper its schedule."
+  type = object({
+    api = optional(object({
+      timeout              = optional(number, 10)
+      memory_size          = optional(number, 256)
+      architecture         = optional(string, "x86_64")
+      reserved_concurrency = optional(number, 50)
+      # The api runs about four times per image (the POST and the status polls); its platform lines were the
+      # largest part of the pipeline's log bill (bench/cost.py), and its durations are in the Lambda metrics.
+      system_log_level = optional(string, "WARN")
+    }), {})
+    preprocess = optional(object({
+      timeout              = optional(number, 60)
+      memory_size          = optional(number, 1024)
+      architecture         = optional(string, "x86_64")
+      reserved_concurrency = optional(number, 20)
+      batch_size           = optional(number, 10)
+      batching_window      = optional(number, 0)
+      max_concurrency      = optional(number, 20)
+      max_receive_count    = optional(number, 5)
+      system_log_level     = optional(string, "INFO")
+    }), {})
+    sweeper = optional(object({
+      timeout      = optional(number, 60)
+      memory_size  = optional(number, 256)
+      architecture = optional(string, "x86_64")
+      # Unreserved: one mapping per swept DLQ (preprocess and every model) with its own max_concurrency, plus
+      # the schedule, so any cap would have to grow with the models.
+      reserved_concurrency = optional(number, -1)
+      batch_size           = optional(number, 10)
+      batching_window      = optional(number, 0)
+      max_concurrency      = optional(number, 2)
+      schedule             = optional(string, "rate(5 minutes)")
+      system_log_level     = optional(string, "INFO")
+    }), {})
+    notify = optional(object({
+      timeout              = optional(number, 30)
+      memory_size          = optional(number, 256)
+      architecture         = optional(string, "x86_64")
+      reserved_concurrency = optional(number, 5)
+      batch_size           = optional(number, 10)
+      batching_window      = optional(number, 0)
+      max_concurrency      = optional(number, 5)
+      max_receive_count    = optional(number, 8)
+      system_log_level     = optional(string, "INFO")
+    }), {})
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([for f in [var.functions.api, var.functions.preprocess, var.functions.sweeper, var.functions.notify] : (
+      f.timeout >= 1 && f.timeout <= 900 && floor(f.timeout) == f.timeout &&
+      f.memory_size >= 128 && f.memory_size <= 10240 && floor(f.memory_size) == f.memory_size &&
+      contains(["x86_64", "arm64"], f.architecture) &&
+      (f.reserved_concurrency == -1 || (f.reserved_concurrency >= 1 && floor(f.reserved_concurrency) == f.reserved_concurrency)) &&
+      contains(["DEBUG", "INFO", "WARN"], f.system_log_level)
+    )])
+    error_message = "Per function: timeout 1-900 s, memory_size 128-10240 MB, architecture x86_64 or arm64, reserved_concurrency -1 (unreserved) or a positive whole number, system_log_level DEBUG, INFO or WARN."
+  }
+
+  validation {
+    condition = alltrue([for f in [var.functions.preprocess, var.functions.sweeper, var.functions.notify] : (
+      f.batch_size >= 1 && f.batch_size <= 10000 && floor(f.batch_size) == f.batch_size &&
+      f.batching_window >= 0 && f.batching_window <= 300 && floor(f.batching_window) == f.batching_window &&
+      f.max_concurrency >= 2 && f.max_concurrency <= 1000 && floor(f.max_concurrency) == f.max_concurrency &&
+      (f.reserved_concurrency == -1 || f.max_concurrency <= f.reserved_concurrency)
+    )])
+    error_message = "Per consumer: batch_size 1-10000, batching_window 0-300 s, max_concurrency 2-1000 (the limits of scaling_config.maximum_concurrency) and at most the reserved concurrency."
+  }
+
+  validation {
+    condition = alltrue([for f in [var.functions.preprocess, var.functions.notify] : (
+      f.max_receive_count >= 1 && f.max_receive_count <= 1000 && floor(f.max_receive_count) == f.max_receive_count
+    )])
+    error_message = "max_receive_count must be a whole number from 1 to 1000."
+  }
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.functions.sweeper.schedule))
+    error_message = "functions.sweeper.schedule must be rate(...) or cron(...)."
+  }
+}
+
+variable "models" {
+  description = "The models to deploy, by name: one inference function \"{prefix}-inference-{name}\", queue and DLQ each. Every field is optional: variant (the manifest's model layer model-<name>-<variant>.zip, default fp32), timeout/memory_size/batch_size/batching_window/max_concurrency (services/pipeline.json model_defaults), reserved_concurrency (10), architecture (x86_64 or arm64), ort_threads (ONNX Runtime intra-op threads; null: one per vCPU the memory buys, max(1, ceil(memory_size / 1769)), at most 6), max_receive_count (5)."
+  type = map(object({
+    variant              = optional(string, "fp32")
+    memory_size          = optional(number, 2048)
+    timeout              = optional(number, 60)
+    batch_size           = optional(number, 8)
+    batching_window      = optional(number, 1)
+    max_concurrency      = optional(number, 10)
+    reserved_concurrency = optional(number, 10)
+    architecture         = optional(string, "x86_64")
+    ort_threads          = optional(number)
+    max_receive_count    = optional(number, 5)
+  }))
+  default = {
+    "efficientnet-lite0" = {}
+  }
+
+  validation {
+    condition     = length(var.models) >= 1 && alltrue([for name in keys(var.models) : can(regex("^[a-z0-9][a-z0-9-]{0,30}$", name))])
+    error_message = "models must name at least one model; names are 1-31 lowercase letters, digits or hyphens, starting with a letter or digit."
+  }
+
+  validation {
+    condition = alltrue([for m in values(var.models) : (
+      can(regex("^[a-z0-9][a-z0-9_-]*$", m.variant)) &&
+      m.timeout >= 1 && m.timeout <= 900 && floor(m.timeout) == m.timeout &&
+      m.memory_size >= 128 && m.memory_size <= 10240 && floor(m.memory_size) == m.memory_size &&
+      m.batching_window >= 0 && m.batching_window <= 300 && floor(m.batching_window) == m.batching_window &&
+      m.max_concurrency >= 2 && m.max_concurrency <= 1000 && floor(m.max_concurrency) == m.max_concurrency &&
+      (m.reserved_concurrency == -1 || (m.reserved_concurrency >= 1 && floor(m.reserved_concurrency) == m.reserved_concurrency && m.max_concurrency <= m.reserved_concurrency)) &&
+      contains(["x86_64", "arm64"], m.architecture) &&
+      m.max_receive_count >= 1 && m.max_receive_count <= 1000 && floor(m.max_receive_count) == m.max_receive_count
+    )])
+    error_message = "Per model: variant lowercase, timeout 1-900 s, memory_size 128-10240 MB, batching_window 0-300 s, max_concurrency 2-1000 and at most reserved_concurrency (-1: unreserved), architecture x86_64 or arm64, max_receive_count 1-1000."
+  }
+
+  validation {
+    # Each message carries its image's pixels (a 224x224 RGB image is 150,528 bytes, about 200 KB once
+    # base64-encoded in the Lambda event), and a whole batch must fit in Lambda's 6 MB invocation payload.
+    condition     = alltrue([for m in values(var.models) : m.batch_size >= 1 && m.batch_size <= 25 && floor(m.batch_size) == m.batch_size && (m.batch_size <= 10 || m.batching_window >= 1)])
+    error_message = "Per model: batch_size 1-25 (above 10 only with a batching window): each message carries about 200 KB of base64-encoded pixels, and a batch must fit in Lambda's 6 MB invocation payload."
+  }
+
+  validation {
+    condition     = alltrue([for m in values(var.models) : m.ort_threads == null || try(m.ort_threads >= 1 && m.ort_threads <= 6 && floor(m.ort_threads) == m.ort_threads, false)])
+    error_message = "ort_threads must be null (derived from memory_size) or a whole number from 1 to 6 (Lambda has at most 6 vCPUs)."
+  }
+}
+
+variable "model_routing" {
+  description = "Share of new images each model gets, in percent (whole numbers summing to 100; every name must be in models), e.g. { \"efficientnet-lite0\" = 90, \"efficientnet-lite2\" = 10 } (IMGPIPE_MODEL_ROUTING). null: 100% on the first model by name."
+  type        = map(number)
+  default     = null
+
+  validation {
+    condition     = var.model_routing == null || try(sum(values(var.model_routing)) == 100 && alltrue([for weight in values(var.model_routing) : weight >= 0 && floor(weight) == weight]), false)
+    error_message = "model_routing weights must be whole numbers from 0 that sum to 100."
+  }
+}
+
+variable "reserve_concurrency" {
+  description = "Give each function its reserved concurrency. false: every function unreserved (reserved_concurrency -1), for accounts whose Lambda concurrency quota cannot spare any (new accounts start at 10); the event source mappings' max_concurrency still caps the consumers."
+  type        = bool
+  default     = true
+}
+
+variable "allow_unauthenticated" {
+  description = "Accept api_authorization_mode = \"none\" (anyone may call the API; IMGPIPE_AUTH_MODE=none). false refuses it; environments named prod, production or live (or with such a hyphen-separated part) refuse it even when true."
+  type        = bool
+  default     = false
+}
+
+variable "event_bus_name" {
+  description = "Name of an existing EventBridge bus for the pipeline's events (Image Completed, Image Failed). null: create \"{prefix}-events\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.event_bus_name == null || can(regex("^[A-Za-z0-9._-]{1,256}$", var.event_bus_name))
+    error_message = "event_bus_name must be null or an event bus name."
+  }
+}
+
+variable "webhook_secret_arn" {
+  description = "ARN of an existing Secrets Manager secret whose value is the webhook signing key (whsec_...; Standard Webhooks). The key itself never passes through Terraform. null: none, unless create_webhook_secret."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.webhook_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$", var.webhook_secret_arn))
+    error_message = "webhook_secret_arn must be null or a Secrets Manager secret ARN."
+  }
+}
+
+variable "create_webhook_secret" {
+  description = "Create an empty secret \"{prefix}-webhook-signing-key\" for the webhook signing key (no value: put it with `aws secretsmanager put-secret-value`, see the README). Exclusive with webhook_secret_arn."
+  type        = bool
+  default     = false
+}
+
+variable "webhook_allowed_hosts" {
+  description = "Hosts webhooks may be delivered to: exact host names or \".suffix\" domain suffixes (IMGPIPE_WEBHOOK_ALLOWED_HOSTS). Empty: webhooks off (the API refuses a callback_url). Needs a signing key (webhook_secret_arn or create_webhook_secret)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for host in var.webhook_allowed_hosts : can(regex("^\\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$", host))])
+    error_message = "Each allowed webhook host must be a lowercase host name (api.example.com) or a domain suffix starting with a dot (.example.com); no scheme, port, path or \"*\"."
+  }
+}
+
+variable "webhook_timeout_seconds" {
+  description = "How long notify waits for a webhook receiver (IMGPIPE_WEBHOOK_TIMEOUT_SECS, services/pipeline.json webhooks.timeout_secs)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.webhook_timeout_seconds >= 1 && var.webhook_timeout_seconds <= 25 && floor(var.webhook_timeout_seconds) == var.webhook_timeout_seconds
+    error_message = "webhook_timeout_seconds must be a whole number from 1 to 25 (below the notify function's timeout)."
+  }
+}
+
+variable "quota_images_per_day" {
+  description = "Images each owner may submit per day (IMGPIPE_QUOTA_IMAGES_PER_DAY); 0: no quota."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.quota_images_per_day >= 0 && floor(var.quota_images_per_day) == var.quota_images_per_day
+    error_message = "quota_images_per_day must be a whole number, 0 (off) or more."
+  }
+}
+
+variable "upload_grace_seconds" {
+  description = "How long after its upload URL expires a job may still wait for its upload before the sweeper ends it (IMGPIPE_PENDING_UPLOAD_TIMEOUT_SECS = presign_expires_seconds + this; services/pipeline.json upload_grace_secs)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.upload_grace_seconds >= 0 && floor(var.upload_grace_seconds) == var.upload_grace_seconds
+    error_message = "upload_grace_seconds must be a whole number of seconds, 0 or more."
+  }
+}
+
+variable "message_retention_seconds" {
+  description = "How long a work queue keeps a message (seconds, default 4 days); part of the sweeper's working timeout."
+  type        = number
+  default     = 345600
+
+  validation {
+    condition     = var.message_retention_seconds >= 60 && var.message_retention_seconds <= 1209600
+    error_message = "message_retention_seconds must be from 60 to 1209600 (14 days)."
+  }
+}
+
+variable "dlq_message_retention_seconds" {
+  description = "How long every DLQ keeps a message (seconds, services/pipeline.json queues.*.dlq_retention; 14 days is SQS's maximum)."
+  type        = number
+  default     = 1209600
+
+  validation {
+    condition     = var.dlq_message_retention_seconds >= 60 && var.dlq_message_retention_seconds <= 1209600
+    error_message = "dlq_message_retention_seconds must be from 60 to 1209600 (14 days)."
+  }
+}
+
+variable "point_in_time_recovery_enabled" {
+  description = "Point-in-time recovery (continuous backups, 35 days) for the DynamoDB table."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_topic_arn" {
+  description = "ARN of an existing SNS topic for every alarm (its policy must let cloudwatch.amazonaws.com publish). null: create \"{prefix}-alarms\" with its own KMS key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be null or an SNS topic ARN."
   }
 }

@@ -22,7 +22,7 @@ function tfFiles(dir) {
     if (entry.name.startsWith(".")) continue;
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) out.push(...tfFiles(full));
-    else if (entry.name.endsWith(".tf")) out.push(full);
+    else if (entry.name.endsWith(".tf") || entry.name.endsWith(".tftest.hcl")) out.push(full);
   }
   return out.sort();
 }

@@ -104,6 +104,7 @@ else
 fi
 step "tf_refs" "$HCL_PY" tools/checks/tf_refs.py terraform
 step "tf_docs" "$HCL_PY" tools/checks/tf_docs.py --check
+step "tf_tests" "$HCL_PY" tools/checks/tf_tests.py terraform
 step "pytest" "$HCL_PY" -m pytest -q -p no:cacheprovider tools/checks/test_terraform.py
 step "checkov" checkov_run
 

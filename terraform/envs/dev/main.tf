@@ -1,6 +1,6 @@
-# The dev environment: the only place with a provider configuration. Run from this directory:
+# The dev environment: a disposable deployment with a provider configuration. Run from this directory:
 #   terraform init && terraform apply
-# after building the artifacts (see terraform/README.md).
+# after building the artifacts (make package, see terraform/README.md).
 
 terraform {
   # State stays local by default. To share it, keep it in S3 with S3-native locking (Terraform >= 1.10):
@@ -14,10 +14,6 @@ terraform {
 }
 
 locals {
-  # Artifacts are found relative to the repository root (three levels up from this directory) unless
-  # build_dir says otherwise.
-  build_dir = coalesce(var.build_dir, "${path.root}/../../../build")
-
   # Emulators (moto, LocalStack) serve every service on one endpoint.
   emulator_services = var.endpoint_url == null ? [] : [var.endpoint_url]
 }
@@ -43,17 +39,19 @@ provider "aws" {
     for_each = local.emulator_services
 
     content {
-      apigatewayv2 = endpoints.value
-      cloudwatch   = endpoints.value
-      dynamodb     = endpoints.value
-      iam          = endpoints.value
-      kms          = endpoints.value
-      lambda       = endpoints.value
-      logs         = endpoints.value
-      s3           = endpoints.value
-      sns          = endpoints.value
-      sqs          = endpoints.value
-      sts          = endpoints.value
+      apigatewayv2   = endpoints.value
+      cloudwatch     = endpoints.value
+      dynamodb       = endpoints.value
+      events         = endpoints.value
+      iam            = endpoints.value
+      kms            = endpoints.value
+      lambda         = endpoints.value
+      logs           = endpoints.value
+      s3             = endpoints.value
+      secretsmanager = endpoints.value
+      sns            = endpoints.value
+      sqs            = endpoints.value
+      sts            = endpoints.value
     }
   }
 }
@@ -63,20 +61,27 @@ module "imgpipe" {
 
   environment = var.environment
 
-  api_package               = "${local.build_dir}/lambda/x86_64/api/bootstrap.zip"
-  preprocess_package        = "${local.build_dir}/lambda/x86_64/preprocess/bootstrap.zip"
-  inference_package         = "${local.build_dir}/lambda/x86_64/inference/bootstrap.zip"
-  onnxruntime_layer_package = "${local.build_dir}/layers/onnxruntime-x86_64.zip"
-  model_layer_package       = "${local.build_dir}/layers/model-fp32.zip"
+  # null: <repo>/build/artifacts, where make package writes the zips and manifest.json.
+  artifacts_dir = var.artifacts_dir
+  models        = var.models
 
   api_authorization_mode   = var.api_authorization_mode
+  allow_unauthenticated    = var.allow_unauthenticated
   api_jwt_issuer           = var.api_jwt_issuer
   api_jwt_audience         = var.api_jwt_audience
   api_cors_allowed_origins = var.api_cors_allowed_origins
   alarm_email_addresses    = var.alarm_email_addresses
 
+  # New accounts start with a Lambda concurrency quota of 10, too little to reserve any.
+  reserve_concurrency = !var.new_account
+
+  quota_images_per_day  = var.quota_images_per_day
+  webhook_allowed_hosts = var.webhook_allowed_hosts
+  create_webhook_secret = var.create_webhook_secret
+
   # A disposable environment: `terraform destroy` removes everything, data included.
-  force_destroy               = true
-  deletion_protection_enabled = false
-  log_retention_days          = 14
+  force_destroy                  = true
+  deletion_protection_enabled    = false
+  point_in_time_recovery_enabled = false
+  log_retention_days             = 14
 }

@@ -19,13 +19,21 @@ output "table_name" {
 }
 
 output "queue_urls" {
-  description = "URLs of the work queues and their dead-letter queues."
+  description = "URLs of the work queues and of their dead-letter queues."
   value = {
-    preprocess     = module.imgpipe.preprocess_queue_url
-    preprocess_dlq = module.imgpipe.preprocess_dlq_url
-    inference      = module.imgpipe.inference_queue_url
-    inference_dlq  = module.imgpipe.inference_dlq_url
+    queues = module.imgpipe.queue_urls
+    dlqs   = module.imgpipe.dlq_urls
   }
+}
+
+output "event_bus_name" {
+  description = "EventBridge bus of the pipeline's events."
+  value       = module.imgpipe.event_bus_name
+}
+
+output "webhook_secret_arn" {
+  description = "Secret to put the webhook signing key into (null: none)."
+  value       = module.imgpipe.webhook_secret_arn
 }
 
 output "function_names" {

@@ -20,10 +20,59 @@ variable "environment" {
   }
 }
 
-variable "build_dir" {
-  description = "Directory holding lambda/x86_64/{api,preprocess,inference}/bootstrap.zip and layers/{onnxruntime-x86_64,model-fp32}.zip. null: the repository's build/ directory."
+variable "artifacts_dir" {
+  description = "Directory holding manifest.json and the zips it lists (lambda/, layers/). null: the repository's build/artifacts (make package)."
   type        = string
   default     = null
+}
+
+variable "new_account" {
+  description = "The account's Lambda concurrency quota is still the new-account 10: reserve no concurrency for any function (every reserved concurrency -1). The event source mappings' maximum concurrency still caps each consumer."
+  type        = bool
+  default     = false
+}
+
+variable "models" {
+  description = "Models to deploy (see the root module's models variable): one inference function and queue each."
+  type = map(object({
+    variant              = optional(string, "fp32")
+    memory_size          = optional(number, 2048)
+    timeout              = optional(number, 60)
+    batch_size           = optional(number, 8)
+    batching_window      = optional(number, 1)
+    max_concurrency      = optional(number, 10)
+    reserved_concurrency = optional(number, 10)
+    architecture         = optional(string, "x86_64")
+    ort_threads          = optional(number)
+    max_receive_count    = optional(number, 5)
+  }))
+  default = {
+    "efficientnet-lite0" = {}
+  }
+}
+
+variable "quota_images_per_day" {
+  description = "Images each owner may submit per day; 0: no quota."
+  type        = number
+  default     = 1000
+}
+
+variable "webhook_allowed_hosts" {
+  description = "Hosts (or .suffix domains) webhooks may be delivered to; empty: webhooks off."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_webhook_secret" {
+  description = "Create the empty secret for the webhook signing key (put its whsec_... value with the CLI)."
+  type        = bool
+  default     = false
+}
+
+variable "allow_unauthenticated" {
+  description = "Allow api_authorization_mode = \"none\" (anyone may call the API; short-lived experiments only)."
+  type        = bool
+  default     = false
 }
 
 variable "endpoint_url" {
@@ -38,7 +87,7 @@ variable "endpoint_url" {
 }
 
 variable "api_authorization_mode" {
-  description = "Who may call the API: iam (default), jwt, or none (anyone; local experiments only)."
+  description = "Who may call the API: iam (default), jwt, or none (anyone; needs allow_unauthenticated)."
   type        = string
   default     = "iam"
 

@@ -1,143 +1,17 @@
-data "aws_region" "current" {}
-
 locals {
-  # Where the layers put their files (the defaults in services/core/src/config.rs): the model layer zip holds
-  # model/{model.onnx,labels.txt,model.json} and the ONNX Runtime layer zip lib/libonnxruntime.so.1, and
-  # Lambda extracts layers under /opt.
-  model_dir   = "/opt/model"
-  ort_library = "/opt/lib/libonnxruntime.so.1"
-
-  # Exactly the variables each function reads (ApiConfig/PreprocessConfig/InferenceConfig::VARIABLES in
-  # services/core/src/config.rs); tools/checks/test_terraform.py keeps the two in step.
-  environment_variables = {
-    api = {
-      IMGPIPE_TABLE_NAME           = var.table_name
-      IMGPIPE_BUCKET_NAME          = var.bucket_name
-      IMGPIPE_PRESIGN_EXPIRES_SECS = tostring(var.presign_expires_seconds)
-      IMGPIPE_MAX_INLINE_BYTES     = tostring(var.max_inline_bytes)
-      IMGPIPE_MAX_UPLOAD_BYTES     = tostring(var.max_upload_bytes)
-      IMGPIPE_RETENTION_DAYS       = tostring(var.retention_days)
-    }
-    preprocess = {
-      IMGPIPE_TABLE_NAME          = var.table_name
-      IMGPIPE_BUCKET_NAME         = var.bucket_name
-      IMGPIPE_INFERENCE_QUEUE_URL = var.inference_queue_url
-      IMGPIPE_MODEL_DIR           = local.model_dir
-      IMGPIPE_MAX_UPLOAD_BYTES    = tostring(var.max_upload_bytes)
-      IMGPIPE_MAX_PIXELS          = tostring(var.max_pixels)
-      IMGPIPE_MAX_RECEIVE_COUNT   = tostring(var.preprocess_max_receive_count)
-    }
-    inference = {
-      IMGPIPE_TABLE_NAME        = var.table_name
-      IMGPIPE_MODEL_DIR         = local.model_dir
-      IMGPIPE_ORT_LIBRARY       = local.ort_library
-      IMGPIPE_ORT_THREADS       = tostring(var.ort_threads)
-      IMGPIPE_TOP_K             = tostring(var.top_k)
-      IMGPIPE_MAX_RECEIVE_COUNT = tostring(var.inference_max_receive_count)
-    }
-  }
-
-  functions = {
-    api = {
-      description          = "imgpipe HTTP API: creates image jobs and returns their status and predictions"
-      package              = var.api_package
-      architecture         = var.api_architecture
-      timeout              = var.api_timeout
-      memory_size          = var.api_memory_size
-      reserved_concurrency = var.api_reserved_concurrency
-      layers               = []
-    }
-    preprocess = {
-      description          = "imgpipe preprocess: decodes an upload and sends its model-ready pixels to inference"
-      package              = var.preprocess_package
-      architecture         = var.preprocess_architecture
-      timeout              = var.preprocess_timeout
-      memory_size          = var.preprocess_memory_size
-      reserved_concurrency = var.preprocess_reserved_concurrency
-      # model.json carries the resize rule.
-      layers = [aws_lambda_layer_version.model.arn]
-    }
-    inference = {
-      description          = "imgpipe inference: classifies the pixels of a batch of messages with ONNX Runtime"
-      package              = var.inference_package
-      architecture         = var.inference_architecture
-      timeout              = var.inference_timeout
-      memory_size          = var.inference_memory_size
-      reserved_concurrency = var.inference_reserved_concurrency
-      layers               = [aws_lambda_layer_version.onnxruntime.arn, aws_lambda_layer_version.model.arn]
-    }
-  }
-
-  # The SQS consumers and the queue each one drains.
-  consumers = {
-    preprocess = {
-      queue_arn       = var.preprocess_queue_arn
-      batch_size      = var.preprocess_batch_size
-      batching_window = var.preprocess_batching_window
-      max_concurrency = var.preprocess_max_concurrency
-    }
-    inference = {
-      queue_arn       = var.inference_queue_arn
-      batch_size      = var.inference_batch_size
-      batching_window = var.inference_batching_window
-      max_concurrency = var.inference_max_concurrency
-    }
-  }
-
-  # With a customer managed key on the bucket, SSE-KMS needs GenerateDataKey to write and Decrypt to read:
-  # the api writes uploads, preprocess only reads them, and inference touches no object at all (its pixels
-  # arrive in the message), so it gets no use of the key through S3.
-  kms_actions = {
-    api        = ["kms:GenerateDataKey"]
-    preprocess = ["kms:Decrypt"]
-    inference  = []
-  }
-
-  # On a table under a customer managed key, DynamoDB uses the caller's permissions on the key to unwrap the
-  # table key; every function reads and writes items.
-  table_kms_actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-
-  policies = {
-    api        = data.aws_iam_policy_document.api.json
-    preprocess = data.aws_iam_policy_document.preprocess.json
-    inference  = data.aws_iam_policy_document.inference.json
-  }
+  # The hash Lambda compares to decide whether the code changed. Guarded so that a missing zip fails on the
+  # precondition below (which names the file) rather than inside filebase64sha256.
+  source_code_hash = fileexists(var.filename) ? filebase64sha256(var.filename) : null
 }
 
 ################################################################################
-# Layers
-################################################################################
-
-resource "aws_lambda_layer_version" "onnxruntime" {
-  layer_name          = "${var.name_prefix}-onnxruntime"
-  description         = "ONNX Runtime shared library (lib/libonnxruntime.so.1), x86_64"
-  filename            = var.onnxruntime_layer_package
-  source_code_hash    = filebase64sha256(var.onnxruntime_layer_package)
-  compatible_runtimes = ["provided.al2023"]
-  # The inference function is x86_64 only: arm64 ONNX Runtime aborts on Lambda, where
-  # /sys/devices/system/cpu/possible is missing.
-  compatible_architectures = ["x86_64"]
-}
-
-resource "aws_lambda_layer_version" "model" {
-  layer_name               = "${var.name_prefix}-model"
-  description              = "Classifier model (model/model.onnx, model/labels.txt, model/model.json)"
-  filename                 = var.model_layer_package
-  source_code_hash         = filebase64sha256(var.model_layer_package)
-  compatible_runtimes      = ["provided.al2023"]
-  compatible_architectures = ["x86_64", "arm64"]
-}
-
-################################################################################
-# Log groups and roles
+# Log group and role
 ################################################################################
 
 resource "aws_cloudwatch_log_group" "this" {
-  #checkov:skip=CKV_AWS_338:Retention is a variable (default 30 days) sized for operational logs; keeping every request log for a year is a cost the environment opts into.
+  #checkov:skip=CKV_AWS_338:Retention is a variable (default 30 days) sized for operational logs; keeping every request log for a year is a cost the environment opts into (envs/prod sets 365).
   #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts log data at rest by default; a customer managed key is used when var.log_kms_key_arn is set (its key policy must allow logs.<region>.amazonaws.com).
-  for_each = local.functions
-
-  name              = "/aws/lambda/${var.name_prefix}-${each.key}"
+  name              = "/aws/lambda/${var.function_name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.log_kms_key_arn
 
@@ -157,27 +31,20 @@ data "aws_iam_policy_document" "assume_role" {
 }
 
 resource "aws_iam_role" "this" {
-  for_each = local.functions
-
-  name                 = "${var.name_prefix}-${each.key}"
-  description          = "Execution role of the ${var.name_prefix}-${each.key} function"
+  name                 = var.function_name
+  description          = "Execution role of the ${var.function_name} function"
   assume_role_policy   = data.aws_iam_policy_document.assume_role.json
   permissions_boundary = var.role_permissions_boundary_arn
 
   tags = var.tags
 }
 
-# Statements every function gets: its own log group, X-Ray, and the storage KMS key (only through S3 and
-# DynamoDB) when there is one; through S3 only for the functions that touch objects, since a statement with
-# no actions is not a valid policy.
-data "aws_iam_policy_document" "baseline" {
-  for_each = local.functions
-
+data "aws_iam_policy_document" "this" {
   statement {
     sid     = "WriteOwnLogs"
     actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
     # The log group is created here, so the function needs no logs:CreateLogGroup.
-    resources = ["${aws_cloudwatch_log_group.this[each.key].arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
   }
 
   statement {
@@ -189,183 +56,87 @@ data "aws_iam_policy_document" "baseline" {
   }
 
   dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : length(local.kms_actions[each.key]) == 0 ? [] : [var.kms_key_arn]
+    for_each = var.policy_statements
 
     content {
-      sid       = "UseKeyThroughS3"
-      actions   = local.kms_actions[each.key]
-      resources = [statement.value]
+      sid       = statement.value.sid
+      effect    = "Allow"
+      actions   = statement.value.actions
+      resources = statement.value.resources
 
-      condition {
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = ["s3.${data.aws_region.current.name}.amazonaws.com"]
+      dynamic "condition" {
+        for_each = statement.value.conditions
+
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
       }
     }
-  }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
-
-    content {
-      sid       = "UseKeyThroughDynamoDb"
-      actions   = local.table_kms_actions
-      resources = [statement.value]
-
-      condition {
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = ["dynamodb.${data.aws_region.current.name}.amazonaws.com"]
-      }
-    }
-  }
-}
-
-# The grants below mirror services/permissions.json, the list of the AWS calls each function's code makes;
-# tools/checks/test_terraform.py fails when the two differ.
-
-data "aws_iam_policy_document" "api" {
-  source_policy_documents = [data.aws_iam_policy_document.baseline["api"].json]
-
-  statement {
-    # BatchGetItem: the indexes hold keys only, so a listing reads its page of items from the table.
-    sid       = "ReadWriteImageRecords"
-    actions   = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-    resources = [var.table_arn]
-  }
-
-  statement {
-    sid       = "ListImageRecords"
-    actions   = ["dynamodb:Query"]
-    resources = var.table_index_arns
-  }
-
-  statement {
-    # Direct uploads and the presigned PUT URLs handed to clients (signed with this role).
-    sid       = "WriteUploads"
-    actions   = ["s3:PutObject"]
-    resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]
-  }
-
-  statement {
-    # DELETE /images/{id} removes every stored version of the image's upload (by version id, so the
-    # versioned bucket keeps nothing behind); the upload is the only object an image has.
-    sid       = "DeleteImageObjectVersions"
-    actions   = ["s3:DeleteObjectVersion"]
-    resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]
-  }
-
-  statement {
-    # ...which it finds by listing the versions of the image's exact key.
-    sid       = "FindImageObjectVersions"
-    actions   = ["s3:ListBucketVersions"]
-    resources = [var.bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.object_prefixes.uploads}*"]
-    }
-  }
-}
-
-data "aws_iam_policy_document" "preprocess" {
-  source_policy_documents = [data.aws_iam_policy_document.baseline["preprocess"].json]
-
-  statement {
-    sid       = "ReadUpdateImageRecords"
-    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
-    resources = [var.table_arn]
-  }
-
-  statement {
-    sid       = "ReadUploads"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${var.bucket_arn}/${var.object_prefixes.uploads}*"]
-  }
-
-  statement {
-    # The model-ready pixels go with the request, as a binary message attribute: no S3 write.
-    sid       = "SendInferenceRequests"
-    actions   = ["sqs:SendMessage"]
-    resources = [var.inference_queue_arn]
-  }
-
-  statement {
-    sid       = "ConsumePreprocessQueue"
-    actions   = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
-    resources = [var.preprocess_queue_arn]
-  }
-}
-
-data "aws_iam_policy_document" "inference" {
-  source_policy_documents = [data.aws_iam_policy_document.baseline["inference"].json]
-
-  statement {
-    sid       = "ReadUpdateImageRecords"
-    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
-    resources = [var.table_arn]
-  }
-
-  # No S3 statement: the pixels arrive inside the messages this function consumes.
-  statement {
-    sid       = "ConsumeInferenceQueue"
-    actions   = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
-    resources = [var.inference_queue_arn]
   }
 }
 
 resource "aws_iam_role_policy" "this" {
-  for_each = local.functions
-
-  name   = "${var.name_prefix}-${each.key}"
-  role   = aws_iam_role.this[each.key].id
-  policy = local.policies[each.key]
+  name   = var.function_name
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
 }
 
 ################################################################################
-# Functions
+# Function
 ################################################################################
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (S3, SQS, DynamoDB) with IAM auth and reach no private resource; a VPC would add NAT or endpoint cost and cold-start latency for no isolation gain.
-  #checkov:skip=CKV_AWS_116:Failures are handled by SQS, not by a Lambda DLQ: preprocess and inference are invoked by event source mappings whose queues redrive to DLQs, and the API is invoked synchronously.
-  #checkov:skip=CKV_AWS_173:The environment holds only resource names and numeric limits, no secrets; Lambda encrypts it at rest with its service key.
-  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the project does not have; the zips are built reproducibly and their SHA-256 is pinned through source_code_hash.
-  for_each = local.functions
-
-  function_name                  = "${var.name_prefix}-${each.key}"
-  description                    = each.value.description
-  role                           = aws_iam_role.this[each.key].arn
-  filename                       = each.value.package
-  source_code_hash               = filebase64sha256(each.value.package)
+  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (S3, SQS, DynamoDB, EventBridge, Secrets Manager) with IAM auth and webhook receivers on the internet; a VPC would add NAT or endpoint cost and cold-start latency for no isolation gain.
+  #checkov:skip=CKV_AWS_116:Failures are handled by SQS, not by a Lambda DLQ: the consumers are invoked by event source mappings whose queues redrive to DLQs, the API synchronously, the scheduled sweep again five minutes later.
+  #checkov:skip=CKV_AWS_173:The environment holds only resource names, ARNs and numeric limits, no secrets (the webhook key stays in Secrets Manager); Lambda encrypts it at rest with its service key.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the project does not have; the zips are built reproducibly, listed with their SHA-256 in manifest.json, and pinned through source_code_hash.
+  function_name                  = var.function_name
+  description                    = var.description
+  role                           = aws_iam_role.this.arn
+  filename                       = var.filename
+  source_code_hash               = local.source_code_hash
   runtime                        = "provided.al2023"
   handler                        = "bootstrap"
-  architectures                  = [each.value.architecture]
-  timeout                        = each.value.timeout
-  memory_size                    = each.value.memory_size
-  reserved_concurrent_executions = each.value.reserved_concurrency
-  layers                         = each.value.layers
+  architectures                  = [var.architecture]
+  timeout                        = var.timeout
+  memory_size                    = var.memory_size
+  reserved_concurrent_executions = var.reserved_concurrency
+  layers                         = var.layers
 
   environment {
-    variables = local.environment_variables[each.key]
+    variables = var.environment_variables
   }
 
   logging_config {
     log_format            = "JSON"
-    log_group             = aws_cloudwatch_log_group.this[each.key].name
+    log_group             = aws_cloudwatch_log_group.this.name
     application_log_level = var.log_level
-    system_log_level      = var.system_log_levels[each.key]
+    system_log_level      = var.system_log_level
   }
 
   tracing_config {
-    mode = "Active"
+    mode = var.tracing_mode
   }
 
   tags = var.tags
 
   # The role's policy must exist before the first invocation can write logs or poll a queue.
   depends_on = [aws_iam_role_policy.this]
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(var.filename)
+      error_message = "The package of ${var.function_name} is missing: ${var.filename}. Build it (make package writes build/artifacts and its manifest.json) or point artifacts_dir at the directory that holds it."
+    }
+
+    precondition {
+      # Lambda refuses an environment over 4 KB (names and values together).
+      condition     = length(jsonencode(var.environment_variables)) <= 4096
+      error_message = "The environment of ${var.function_name} is ${length(jsonencode(var.environment_variables))} bytes as JSON; Lambda allows 4 KB. Deploy fewer models or shorter names."
+    }
+  }
 }
 
 ################################################################################
@@ -373,10 +144,10 @@ resource "aws_lambda_function" "this" {
 ################################################################################
 
 resource "aws_lambda_event_source_mapping" "this" {
-  for_each = local.consumers
+  for_each = var.event_source_mappings
 
   event_source_arn                   = each.value.queue_arn
-  function_name                      = aws_lambda_function.this[each.key].arn
+  function_name                      = aws_lambda_function.this.arn
   batch_size                         = each.value.batch_size
   maximum_batching_window_in_seconds = each.value.batching_window
   function_response_types            = ["ReportBatchItemFailures"]
@@ -390,13 +161,40 @@ resource "aws_lambda_event_source_mapping" "this" {
   lifecycle {
     precondition {
       # More pollers than the function may run would only turn into throttles and extra receives.
-      condition     = local.functions[each.key].reserved_concurrency == -1 || each.value.max_concurrency <= local.functions[each.key].reserved_concurrency
-      error_message = "${each.key}_max_concurrency (${each.value.max_concurrency}) must not exceed ${each.key}_reserved_concurrency (${local.functions[each.key].reserved_concurrency})."
-    }
-
-    precondition {
-      condition     = each.value.batch_size <= 10 || each.value.batching_window >= 1
-      error_message = "SQS batch sizes above 10 need a batching window of at least 1 second (${each.key}_batching_window)."
+      condition     = var.reserved_concurrency == -1 || each.value.max_concurrency <= var.reserved_concurrency
+      error_message = "The ${each.key} mapping of ${var.function_name} may start ${each.value.max_concurrency} invocations, more than the function's reserved concurrency (${var.reserved_concurrency})."
     }
   }
+}
+
+################################################################################
+# Schedule (a rule on the default bus)
+################################################################################
+
+resource "aws_cloudwatch_event_rule" "schedule" {
+  count = var.schedule == null ? 0 : 1
+
+  name                = "${var.function_name}-schedule"
+  description         = "Invokes ${var.function_name} ${var.schedule.expression}"
+  schedule_expression = var.schedule.expression
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "schedule" {
+  count = var.schedule == null ? 0 : 1
+
+  rule  = aws_cloudwatch_event_rule.schedule[0].name
+  arn   = aws_lambda_function.this.arn
+  input = var.schedule.input
+}
+
+resource "aws_lambda_permission" "schedule" {
+  count = var.schedule == null ? 0 : 1
+
+  statement_id  = "AllowInvokeFromSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.schedule[0].arn
 }

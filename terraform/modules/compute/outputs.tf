@@ -1,52 +1,49 @@
-output "function_names" {
-  description = "Function names by role (api, preprocess, inference)."
-  value       = { for name, function in aws_lambda_function.this : name => function.function_name }
+output "function_name" {
+  description = "Name of the function."
+  value       = aws_lambda_function.this.function_name
 }
 
-output "function_arns" {
-  description = "Function ARNs by role (api, preprocess, inference)."
-  value       = { for name, function in aws_lambda_function.this : name => function.arn }
+output "function_arn" {
+  description = "ARN of the function."
+  value       = aws_lambda_function.this.arn
 }
 
-output "function_timeouts" {
-  description = "Function timeouts in seconds by role, for alarms on duration."
-  value       = { for name, function in aws_lambda_function.this : name => function.timeout }
+output "invoke_arn" {
+  description = "Invoke ARN of the function, for an API Gateway integration."
+  value       = aws_lambda_function.this.invoke_arn
 }
 
-output "api_function_name" {
-  description = "Name of the api function (the HTTP API's integration target)."
-  value       = aws_lambda_function.this["api"].function_name
+output "timeout" {
+  description = "Timeout of the function in seconds, for alarms on duration."
+  value       = aws_lambda_function.this.timeout
 }
 
-output "api_function_invoke_arn" {
-  description = "Invoke ARN of the api function, for the API Gateway integration."
-  value       = aws_lambda_function.this["api"].invoke_arn
+output "role_arn" {
+  description = "ARN of the execution role."
+  value       = aws_iam_role.this.arn
 }
 
-output "role_arns" {
-  description = "Execution role ARNs by function."
-  value       = { for name, role in aws_iam_role.this : name => role.arn }
+output "role_name" {
+  description = "Name of the execution role."
+  value       = aws_iam_role.this.name
 }
 
-output "log_group_names" {
-  description = "Log group names by function."
-  value       = { for name, group in aws_cloudwatch_log_group.this : name => group.name }
-}
-
-output "layer_arns" {
-  description = "Layer version ARNs (onnxruntime, model)."
-  value = {
-    onnxruntime = aws_lambda_layer_version.onnxruntime.arn
-    model       = aws_lambda_layer_version.model.arn
-  }
+output "log_group_name" {
+  description = "Name of the function's log group."
+  value       = aws_cloudwatch_log_group.this.name
 }
 
 output "event_source_mapping_ids" {
-  description = "Event source mapping UUIDs by consuming function (preprocess, inference)."
+  description = "Event source mapping UUIDs, by the names given in event_source_mappings."
   value       = { for name, mapping in aws_lambda_event_source_mapping.this : name => mapping.uuid }
 }
 
-output "environment_variables" {
-  description = "The environment each function gets, by function (for inspection and the local stack)."
-  value       = local.environment_variables
+output "schedule_rule_arn" {
+  description = "ARN of the schedule rule, null without a schedule."
+  value       = one(aws_cloudwatch_event_rule.schedule[*].arn)
+}
+
+output "policy_json" {
+  description = "The role's inline policy (for inspection and tests)."
+  value       = data.aws_iam_policy_document.this.json
 }

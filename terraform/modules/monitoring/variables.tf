@@ -15,42 +15,65 @@ variable "tags" {
 }
 
 variable "function_names" {
-  description = "Function names by role: api, preprocess, inference."
+  description = "Function names by key (api, preprocess, sweeper, notify, inference-{model}): one set of Lambda alarms each."
   type        = map(string)
 
   validation {
-    condition     = length(setsubtract(["api", "preprocess", "inference"], keys(var.function_names))) == 0
-    error_message = "function_names must name the api, preprocess and inference functions."
+    condition     = length(var.function_names) > 0
+    error_message = "function_names must name at least one function."
   }
 }
 
 variable "function_timeouts" {
-  description = "Function timeouts in seconds by role (same keys as function_names), for the duration-near-timeout alarms."
+  description = "Function timeouts in seconds by key (same keys as function_names), for the duration-near-timeout alarms."
   type        = map(number)
 
   validation {
-    condition     = alltrue([for timeout in values(var.function_timeouts) : timeout >= 1 && timeout <= 900])
-    error_message = "Each function timeout must be from 1 to 900 seconds."
+    condition     = alltrue([for timeout in values(var.function_timeouts) : timeout >= 1])
+    error_message = "Function timeouts must be at least 1 second."
   }
 }
 
 variable "queue_names" {
-  description = "Work queue names by stage: preprocess, inference."
+  description = "Work queue names by key (preprocess, notify, inference-{model})."
   type        = map(string)
 
   validation {
-    condition     = length(setsubtract(["preprocess", "inference"], keys(var.queue_names))) == 0
-    error_message = "queue_names must name the preprocess and inference queues."
+    condition     = length(var.queue_names) > 0
+    error_message = "queue_names must name at least one queue."
   }
 }
 
 variable "dlq_names" {
-  description = "Dead-letter queue names by stage: preprocess, inference."
+  description = "Dead-letter queue names by the key of their work queue."
   type        = map(string)
 
   validation {
-    condition     = length(setsubtract(["preprocess", "inference"], keys(var.dlq_names))) == 0
-    error_message = "dlq_names must name the preprocess and inference dead-letter queues."
+    condition     = length(var.dlq_names) > 0
+    error_message = "dlq_names must name at least one queue."
+  }
+}
+
+variable "consumed_dlqs" {
+  description = "Keys (in dlq_names) of the DLQs a function drains (the sweeper): a message there is being handled, so their depth alarm waits for dlq_consumed_evaluation_periods minutes; every other DLQ alarms on its first message."
+  type        = list(string)
+  default     = []
+}
+
+variable "model_names" {
+  description = "Deployed model names: one line each on the per-model widgets (end-to-end latency, completions)."
+  type        = list(string)
+  default     = []
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the pipeline's embedded metrics (services/contract.json metrics.namespace)."
+  type        = string
+  default     = "imgpipe"
+
+  validation {
+    condition     = length(var.metrics_namespace) > 0
+    error_message = "metrics_namespace must not be empty."
   }
 }
 
@@ -69,8 +92,8 @@ variable "table_name" {
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_.-]{3,255}$", var.table_name))
-    error_message = "table_name must be a valid DynamoDB table name."
+    condition     = length(var.table_name) > 0
+    error_message = "table_name must not be empty."
   }
 }
 
@@ -78,6 +101,17 @@ variable "table_index_names" {
   description = "Global secondary indexes of the table, whose write throttles back-pressure the table."
   type        = list(string)
   default     = []
+}
+
+variable "alarm_topic_arn" {
+  description = "ARN of an existing SNS topic for every alarm (its policy must let cloudwatch.amazonaws.com publish, and its key, if any, let CloudWatch use it). null: create \"{name_prefix}-alarms\" with its own KMS key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be null or an SNS topic ARN."
+  }
 }
 
 variable "alarm_email_addresses" {
@@ -92,13 +126,13 @@ variable "alarm_email_addresses" {
 }
 
 variable "create_kms_key" {
-  description = "Create the customer managed KMS key that encrypts the alarm topic (CloudWatch alarms cannot publish to a topic under the AWS managed alias/aws/sns key). false: use kms_key_arn."
+  description = "Create the customer managed KMS key that encrypts the created alarm topic (CloudWatch alarms cannot publish to a topic under the AWS managed alias/aws/sns key). false: use kms_key_arn. Ignored with alarm_topic_arn."
   type        = bool
   default     = true
 }
 
 variable "kms_key_arn" {
-  description = "ARN of an existing customer managed KMS key for the alarm topic, used when create_kms_key is false; its policy must let cloudwatch.amazonaws.com use kms:Decrypt and kms:GenerateDataKey."
+  description = "ARN of an existing customer managed KMS key for the created alarm topic, used when create_kms_key is false; its policy must let cloudwatch.amazonaws.com use kms:Decrypt and kms:GenerateDataKey."
   type        = string
   default     = null
 
@@ -171,5 +205,49 @@ variable "api_5xx_rate_threshold_percent" {
   validation {
     condition     = var.api_5xx_rate_threshold_percent > 0 && var.api_5xx_rate_threshold_percent <= 100
     error_message = "api_5xx_rate_threshold_percent must be above 0 and at most 100."
+  }
+}
+
+variable "dlq_consumed_evaluation_periods" {
+  description = "Minutes a DLQ that the sweeper drains may hold messages before its depth alarm fires (the sweeper normally empties it within a minute or two)."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.dlq_consumed_evaluation_periods >= 1 && var.dlq_consumed_evaluation_periods <= 1440 && floor(var.dlq_consumed_evaluation_periods) == var.dlq_consumed_evaluation_periods
+    error_message = "dlq_consumed_evaluation_periods must be a whole number of minutes from 1 to 1440."
+  }
+}
+
+variable "dlq_age_threshold_seconds" {
+  description = "Age of the oldest message in any DLQ (seconds) above which it alarms: nobody (or no sweeper) has handled it."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.dlq_age_threshold_seconds >= 60
+    error_message = "dlq_age_threshold_seconds must be at least 60."
+  }
+}
+
+variable "failure_rate_threshold_percent" {
+  description = "Share of jobs ending failed over 15 minutes (jobs_ended outcome=failed / (failed + completed), percent) above which the pipeline alarms."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.failure_rate_threshold_percent > 0 && var.failure_rate_threshold_percent <= 100
+    error_message = "failure_rate_threshold_percent must be above 0 and at most 100."
+  }
+}
+
+variable "failure_rate_min_jobs" {
+  description = "Fewest jobs ended in 15 minutes for the failure rate to count (below it the rate reads 0: two failures out of three jobs is no outage)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.failure_rate_min_jobs >= 1 && floor(var.failure_rate_min_jobs) == var.failure_rate_min_jobs
+    error_message = "failure_rate_min_jobs must be a positive whole number."
   }
 }

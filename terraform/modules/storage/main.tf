@@ -5,22 +5,26 @@ locals {
   bucket_name = "${var.name_prefix}-images-${data.aws_caller_identity.current.account_id}"
   table_name  = "${var.name_prefix}-images"
 
-  # Index names and key attributes are fixed by services/core/src/store.rs (STATUS_INDEX, status_shard_key).
-  status_index_name = "status-created_at"
-  owner_index_name  = "owner-created_at"
-  index_names       = [local.status_index_name, local.owner_index_name]
+  # Index names and key attributes are the code's (services/contract.json `table`).
+  status_index_name     = "status-created_at"
+  owner_index_name      = "owner-created_at"
+  owner_source_key_name = "owner-source_key"
+  index_names           = [local.status_index_name, local.owner_index_name, local.owner_source_key_name]
 
   sse_algorithm = var.kms_key_arn == null ? "AES256" : "aws:kms"
 
-  # uploads/ expire with the DynamoDB record (same retention). Results live in the DynamoDB item only, and
-  # the model-ready pixels in the inference message, so nothing else is ever stored here.
+  # Every prefix the code writes expires with the DynamoDB record (same retention): API uploads, bulk
+  # ingest objects and their JSON results. The model-ready pixels travel in the inference message, so
+  # nothing else is ever stored here.
   expiring_prefixes = var.object_expiration_days == null ? {} : {
     uploads = var.object_prefixes.uploads
+    ingest  = var.object_prefixes.ingest
+    results = var.object_prefixes.results
   }
 }
 
 ################################################################################
-# S3 bucket: uploads/
+# S3 bucket: uploads/, ingest/, results/
 ################################################################################
 
 resource "aws_s3_bucket" "this" {
@@ -87,46 +91,57 @@ resource "aws_s3_bucket_cors_configuration" "this" {
   }
 }
 
-data "aws_iam_policy_document" "bucket" {
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.this.arn,
-      "${aws_s3_bucket.this.arn}/*",
-    ]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
+# Every statement of the bucket policy is a Deny for everyone (principal "*") under a condition; they are data
+# here so that the tests (tools/checks, terraform/tests) can read them from the bucket_policy_denies output.
+locals {
+  bucket_policy_denies = {
+    # TLS only, and no TLS older than 1.2.
+    DenyInsecureTransport = {
+      actions   = ["s3:*"]
+      resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
+      test      = "Bool"
+      variable  = "aws:SecureTransport"
+      values    = ["false"]
     }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
+    DenyOutdatedTls = {
+      actions   = ["s3:*"]
+      resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
+      test      = "NumericLessThan"
+      variable  = "s3:TlsVersion"
+      values    = ["1.2"]
+    }
+    # An upload URL (presigned PUT) must not be able to replace an image once it is there: every write under
+    # uploads/ has to be conditional (If-None-Match: *), which S3 refuses when the key already exists.
+    DenyUploadOverwrites = {
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.this.arn}/${var.object_prefixes.uploads}*"]
+      test      = "Null"
+      variable  = "s3:if-none-match"
+      values    = ["true"]
     }
   }
+}
 
-  statement {
-    sid     = "DenyOutdatedTls"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.this.arn,
-      "${aws_s3_bucket.this.arn}/*",
-    ]
+data "aws_iam_policy_document" "bucket" {
+  dynamic "statement" {
+    for_each = local.bucket_policy_denies
 
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
+    content {
+      sid       = statement.key
+      effect    = "Deny"
+      actions   = statement.value.actions
+      resources = statement.value.resources
 
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+
+      condition {
+        test     = statement.value.test
+        variable = statement.value.variable
+        values   = statement.value.values
+      }
     }
   }
 }
@@ -142,22 +157,18 @@ resource "aws_s3_bucket_policy" "this" {
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
   bucket = aws_s3_bucket.this.id
 
+  # The whole bucket (an empty prefix: `filter {}` draws a warning from provider 5.90 on).
   rule {
-    id     = "abort-incomplete-multipart-uploads"
+    id     = "bucket-housekeeping"
     status = "Enabled"
 
-    filter {}
+    filter {
+      prefix = ""
+    }
 
     abort_incomplete_multipart_upload {
       days_after_initiation = var.abort_incomplete_multipart_upload_days
     }
-  }
-
-  rule {
-    id     = "expire-noncurrent-versions"
-    status = "Enabled"
-
-    filter {}
 
     noncurrent_version_expiration {
       noncurrent_days = var.noncurrent_version_expiration_days
@@ -168,6 +179,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # Each prefix the code writes: current versions after the retention, the version left behind (by the
+  # expiry's delete marker or a DELETE) a day later.
   dynamic "rule" {
     for_each = local.expiring_prefixes
 
@@ -182,6 +195,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       expiration {
         days = var.object_expiration_days
       }
+
+      noncurrent_version_expiration {
+        noncurrent_days = var.prefix_noncurrent_version_expiration_days
+      }
     }
   }
 
@@ -189,17 +206,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
-# One notification resource per bucket (S3 keeps a single notification configuration). The queue ARN comes
-# from the queues module, whose output waits for the queue policy that lets this bucket send: S3 checks
+# One notification resource per bucket (S3 keeps a single notification configuration). The queue ARNs come
+# from the queues module, whose output waits for the queue policies that let this bucket send: S3 checks
 # that permission when the configuration is put.
 resource "aws_s3_bucket_notification" "this" {
   bucket = aws_s3_bucket.this.id
 
-  queue {
-    id            = "uploads-to-preprocess"
-    queue_arn     = var.upload_notification_queue_arn
-    events        = ["s3:ObjectCreated:*"]
-    filter_prefix = var.object_prefixes.uploads
+  dynamic "queue" {
+    for_each = var.notifications
+
+    content {
+      id            = "${trimsuffix(queue.value.prefix, "/")}-to-${queue.value.queue_name}"
+      queue_arn     = queue.value.queue_arn
+      events        = ["s3:ObjectCreated:*"]
+      filter_prefix = queue.value.prefix
+    }
   }
 }
 
@@ -234,13 +255,18 @@ resource "aws_dynamodb_table" "this" {
     type = "N"
   }
 
+  attribute {
+    name = "source_key"
+    type = "S"
+  }
+
   # Listing by status: status_shard is "<status>#<n>" (n < STATUS_SHARDS), so one status spreads over
   # several index partitions; the API queries the shards in parallel.
   #
   # Both indexes project keys only. An index entry is rewritten whenever an attribute it holds changes: with
   # ALL, every status write also rewrote the owner entry (four writes per image on one owner's partition,
   # and a write unit per transition) and the status entries at full item size. Listings read their page
-  # from the table with BatchGetItem instead (services/core/src/store.rs).
+  # from the table with BatchGetItem instead.
   global_secondary_index {
     name            = local.status_index_name
     hash_key        = "status_shard"
@@ -255,6 +281,16 @@ resource "aws_dynamodb_table" "this" {
     hash_key        = "owner"
     range_key       = "created_at"
     projection_type = "KEYS_ONLY"
+  }
+
+  # Bulk listings by key prefix: an owner's ingest images ordered by their S3 key (begins_with on the range
+  # key). It carries the status so that a listing by prefix can count and filter without reading every item.
+  global_secondary_index {
+    name               = local.owner_source_key_name
+    hash_key           = "owner"
+    range_key          = "source_key"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["status"]
   }
 
   ttl {

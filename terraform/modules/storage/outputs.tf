@@ -14,7 +14,7 @@ output "bucket_regional_domain_name" {
 }
 
 output "object_prefixes" {
-  description = "S3 key prefixes in use (uploads)."
+  description = "S3 key prefixes in use (uploads, ingest, results)."
   value       = var.object_prefixes
 }
 
@@ -29,7 +29,7 @@ output "table_arn" {
 }
 
 output "table_index_names" {
-  description = "Names of the table's global secondary indexes: the sharded status index and the owner index."
+  description = "Names of the table's global secondary indexes: the sharded status index, the owner index and the owner/source-key index."
   value       = local.index_names
 }
 
@@ -46,4 +46,19 @@ output "status_index_name" {
 output "owner_index_name" {
   description = "Name of the owner index (hash key owner, range key created_at)."
   value       = local.owner_index_name
+}
+
+output "owner_source_key_index_name" {
+  description = "Name of the bulk-listing index (hash key owner, range key source_key, projects status)."
+  value       = local.owner_source_key_name
+}
+
+output "bucket_policy_denies" {
+  description = "The bucket policy's statements by sid: each denies actions on resources to everyone when test(variable, values) holds (TLS only, TLS 1.2 or later, no unconditional write under uploads/)."
+  value       = local.bucket_policy_denies
+}
+
+output "lifecycle_expiring_prefixes" {
+  description = "Prefixes whose objects expire after object_expiration_days (noncurrent versions a day later)."
+  value       = local.expiring_prefixes
 }

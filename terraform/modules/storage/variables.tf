@@ -16,12 +16,16 @@ variable "tags" {
 }
 
 variable "object_prefixes" {
-  description = "S3 key prefixes the code uses (services/core/src/keys.rs). Not a tuning knob: change them only together with the code."
+  description = "S3 key prefixes the code uses (services/contract.json s3_prefixes): API uploads, bulk ingest, ingest results. Not a tuning knob: change them only together with the code."
   type = object({
     uploads = string
+    ingest  = string
+    results = string
   })
   default = {
     uploads = "uploads/"
+    ingest  = "ingest/"
+    results = "results/"
   }
 
   validation {
@@ -30,13 +34,17 @@ variable "object_prefixes" {
   }
 }
 
-variable "upload_notification_queue_arn" {
-  description = "ARN of the SQS queue notified of s3:ObjectCreated:* under the uploads prefix (the preprocess queue). Its queue policy must already allow this bucket to send."
-  type        = string
+variable "notifications" {
+  description = "S3 ObjectCreated notifications: objects created under prefix are announced to the queue queue_arn (queue_name names it in the notification id). Each queue's policy must already allow this bucket to send."
+  type = list(object({
+    prefix     = string
+    queue_name = string
+    queue_arn  = string
+  }))
 
   validation {
-    condition     = can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}$", var.upload_notification_queue_arn))
-    error_message = "upload_notification_queue_arn must be an SQS queue ARN."
+    condition     = alltrue([for n in var.notifications : can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}$", n.queue_arn)) && can(regex("^[a-z0-9-]+/$", n.prefix))])
+    error_message = "Each notification needs an SQS queue ARN and a prefix of lowercase letters, digits or hyphens ending in \"/\"."
   }
 }
 
@@ -80,7 +88,7 @@ variable "abort_incomplete_multipart_upload_days" {
 }
 
 variable "noncurrent_version_expiration_days" {
-  description = "Days a noncurrent object version is kept before it expires (the window in which an overwritten or deleted object can be recovered)."
+  description = "Days a noncurrent object version outside the code's prefixes is kept before it expires (the whole-bucket rule)."
   type        = number
   default     = 7
 
@@ -90,8 +98,19 @@ variable "noncurrent_version_expiration_days" {
   }
 }
 
+variable "prefix_noncurrent_version_expiration_days" {
+  description = "Days a noncurrent version under uploads/, ingest/ or results/ is kept: the version an expiry or a DELETE leaves behind goes a day later."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.prefix_noncurrent_version_expiration_days >= 1 && floor(var.prefix_noncurrent_version_expiration_days) == var.prefix_noncurrent_version_expiration_days
+    error_message = "prefix_noncurrent_version_expiration_days must be a whole number of days, at least 1."
+  }
+}
+
 variable "object_expiration_days" {
-  description = "Days after which uploads expire; set it to the record retention (IMGPIPE_RETENTION_DAYS) so objects and their DynamoDB items go together. null keeps them until deleted."
+  description = "Days after which objects under uploads/, ingest/ and results/ expire; set it to the record retention (IMGPIPE_RETENTION_DAYS) so objects and their DynamoDB items go together. null keeps them until deleted."
   type        = number
   default     = 30
 

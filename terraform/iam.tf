@@ -9,7 +9,7 @@
 locals {
   permissions = {
     api = [
-      { actions = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resource = "table" },
+      { actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resource = "table" },
       { actions = ["dynamodb:Query"], resource = "table_indexes" },
       { actions = ["s3:DeleteObjectVersion", "s3:PutObject"], resource = "bucket_prefix:uploads/" },
       { actions = ["s3:DeleteObjectVersion"], resource = "bucket_prefix:ingest/" },

@@ -6,7 +6,7 @@ test submits each file through the API with its `content_type` (inline up to the
 rest and the empty file through a presigned upload) and checks the job ends as the manifest says.
 
 manifest.json is a list of
-    {"file", "content_type", "expect": "completed" | "failed" | "either", "code", "upload", "hazard", "why"}
+    {"file", "content_type", "expect": "completed" | "failed" | "either" | "refused", "code", "upload", "hazard", "why"}
 `code` is the ErrorCode string (services/core/src/error.rs) expected when the job fails; null when it must
 complete. "either" marks inputs that the current code cannot handle as intended (see `why`), or whose
 outcome depends on decoder leniency: the job may complete or fail with `code`, but must end, within the
@@ -302,7 +302,7 @@ class Corpus:
 
     def add(self, name, data, content_type, expect, code, why, hazard=False):
         assert content_type in ACCEPTED_CONTENT_TYPES, name
-        assert expect in ("completed", "failed", "either"), name
+        assert expect in ("completed", "failed", "either", "refused"), name
         assert (code is None) == (expect == "completed"), name
         assert code is None or code in ERROR_CODES, name
         assert len(data) <= MAX_BYTES, name
@@ -322,9 +322,9 @@ def build(corpus, seed, heavy=False):
     add = corpus.add
 
     # --- Not images at all -------------------------------------------------------------------------
-    add("empty.bin", b"", JPEG, "failed", "not_an_image",
-        "preprocess::sniff: guess_format finds no signature in 0 bytes (the API refuses an empty inline "
-        "body with 400, so this one goes through the presigned upload)")
+    add("empty.bin", b"", JPEG, "refused", "bad_request",
+        "api: an upload must declare its size and the size must be positive (an empty inline body and a "
+        "content_length of 0 are both refused with 400), so an empty image never reaches the pipeline")
     for size, content_type in ((7, JPEG), (512, PNG), (64 * 1024, GIF), (1024 * 1024, WEBP)):
         add(f"random-{size}.bin", random_without_magic(rng, size), content_type, "failed", "not_an_image",
             f"preprocess::sniff: {size} random bytes (redrawn until no image::guess_format signature matches)")

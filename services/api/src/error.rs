@@ -10,6 +10,8 @@ pub struct ApiError {
     pub(crate) message: String,
     /// The methods a 405 must list in its `Allow` header (RFC 9110).
     pub(crate) allow: Option<&'static str>,
+    /// Seconds for a 429's `Retry-After` header.
+    pub(crate) retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -19,6 +21,7 @@ impl ApiError {
             code,
             message: message.into(),
             allow: None,
+            retry_after: None,
         }
     }
 

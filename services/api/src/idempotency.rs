@@ -5,12 +5,13 @@
 use imgpipe_domain::digest::sha256_hex;
 use imgpipe_domain::ports::{Jobs, Objects};
 use imgpipe_domain::record::{Created, ImageRecord, NewImage};
+use imgpipe_domain::routing::Choice;
 use imgpipe_domain::time::now_ms;
-use imgpipe_domain::{keys, ImageId, PipelineError};
+use imgpipe_domain::{keys, ImageId};
 use lambda_http::http::StatusCode;
 use lambda_http::Request;
 
-use crate::{caller, Api, ApiError};
+use crate::{quota, Api, ApiError, Caller};
 
 /// Header a client sets to make `POST /images` safe to retry.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
@@ -30,63 +31,95 @@ fn idempotency_key(request: &Request) -> Result<Option<&str>, ApiError> {
         .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 printable ASCII characters"))
 }
 
-/// The record a create request asks for: a random id, or with an idempotency key the id that key names
-/// (with a fingerprint of what was asked, `fingerprint`, to recognise a replay).
+/// What a create request asks for, besides its bytes.
+pub(crate) struct Asked<'a> {
+    pub content_type: &'a str,
+    pub filename: Option<String>,
+    /// The model the client named (checked against the deployment), else the default routing decides.
+    pub model: Option<&'a str>,
+    pub callback_url: Option<String>,
+    /// A digest of the request, to tell a replay from a reuse of the key.
+    pub fingerprint: Vec<String>,
+}
+
+/// The record a create request asks for: a random id, or with an idempotency key the id that key names,
+/// and the model that will classify the image.
 pub(crate) fn new_image<J: Jobs, O: Objects>(
     api: &Api<J, O>,
     request: &Request,
-    content_type: &str,
-    filename: Option<String>,
-    fingerprint: &[&str],
+    caller: &Caller,
+    asked: Asked<'_>,
 ) -> Result<NewImage, ApiError> {
-    let owner = caller(request);
+    let owner = caller.owner.clone();
     let (image_id, request_fingerprint) = match idempotency_key(request)? {
         Some(key) => (
             ImageId::from_idempotency_key(owner.as_deref(), key),
-            Some(sha256_hex(fingerprint.join("\0").as_bytes())),
+            Some(sha256_hex(asked.fingerprint.join("\0").as_bytes())),
         ),
         None => (ImageId::new_random(), None),
     };
+    let (model, choice) = match asked.model {
+        Some(name) => (name, Choice::Requested),
+        None => api.config.routing.choose(&image_id),
+    };
     let created_at_ms = now_ms();
-    Ok(NewImage {
+    let expires_at_secs = created_at_ms / 1000 + api.config.retention_days as i64 * 86_400;
+    let mut image = NewImage::pending_upload(
         image_id,
         owner,
-        content_type: content_type.to_owned(),
-        filename,
-        s3_key: keys::upload_key(&image_id),
+        asked.content_type,
+        keys::upload_key(&image_id),
         created_at_ms,
-        expires_at_secs: created_at_ms / 1000 + api.config.retention_days as i64 * 86_400,
-        request_fingerprint,
-    })
+        expires_at_secs,
+    );
+    image.filename = asked.filename;
+    image.request_fingerprint = request_fingerprint;
+    image.model_name = Some(model.to_owned());
+    image.model_choice = Some(choice.as_str().to_owned());
+    image.callback_url = asked.callback_url;
+    Ok(image)
 }
 
-/// Creates the record, or, when an idempotency key names an image that exists, returns that image if it
-/// was created by the same request (the `bool` says it is a replay).
+fn reused() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for a different request (or its image was deleted); use a new key",
+    )
+}
+
+/// The image an earlier request with the same key created, if it asked for the same.
+fn replay_of(existing: ImageRecord, image: &NewImage) -> Result<(ImageRecord, bool), ApiError> {
+    if image.request_fingerprint.is_none()
+        || existing.request_fingerprint != image.request_fingerprint
+        || existing.owner != image.owner
+    {
+        return Err(reused());
+    }
+    Ok((existing, true))
+}
+
+/// Creates the record (counting it against the caller's quota), or, when an idempotency key names an
+/// image that exists, returns that image if the same request created it (the `bool` says it is a replay,
+/// which the quota does not count).
 pub(crate) async fn create_or_replay<J: Jobs, O: Objects>(
     api: &Api<J, O>,
+    caller: &Caller,
     image: &NewImage,
 ) -> Result<(ImageRecord, bool), ApiError> {
-    // Two rounds: a replayed image may be deleted (or expire) between the create and the read.
-    for _ in 0..2 {
-        if api.jobs.create(image).await? == Created::New {
-            return Ok((image.record(), false));
+    if image.request_fingerprint.is_some() {
+        if let Some(existing) = api.jobs.get(&image.image_id).await? {
+            return replay_of(existing, image);
         }
-        let Some(existing) = api.jobs.get(&image.image_id).await? else {
-            continue;
-        };
-        if image.request_fingerprint.is_none()
-            || existing.request_fingerprint != image.request_fingerprint
-            || existing.owner != image.owner
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different request; use a new key for a new image",
-            ));
-        }
-        return Ok((existing, true));
     }
-    Err(ApiError::from(PipelineError::transient(
-        "idempotent image vanished twice while being created",
-    )))
+    quota::take(api, caller, image.created_at_ms).await?;
+    if api.jobs.create(image).await? == Created::New {
+        return Ok((image.record(), false));
+    }
+    match api.jobs.get(&image.image_id).await? {
+        // Created by a concurrent request with the same key.
+        Some(existing) => replay_of(existing, image),
+        // The key's image was deleted: its id stays taken.
+        None => Err(reused()),
+    }
 }

@@ -6,8 +6,11 @@
 //!
 //! - this file: the `Api` (configuration and the two ports it uses) and the route table.
 //! - `routes/`: one file per route: [`routes::create`] (`POST /images`, JSON or the image inline),
-//!   `get` (`GET /images/{id}`), `list` (`GET /images`), `delete` (`DELETE /images/{id}`).
-//! - `identity`: who is calling, from the authorizer's request context.
+//!   `get` (`GET /images/{id}`), `list` (`GET /images`), `delete` (`DELETE /images/{id}`), `models`
+//!   (`GET /models`).
+//! - `identity`: who is calling, from the authorizer's request context; 401 without an identity in an
+//!   authenticated mode.
+//! - `quota`: the optional per-owner daily limit (429).
 //! - `idempotency`: `Idempotency-Key`: the id a key names, and telling a replay from a reuse.
 //! - `view`: what a client sees of a record; `token`: opaque pagination tokens.
 //! - `error`, `response`: the JSON error shape and the response helpers.
@@ -18,6 +21,7 @@
 mod error;
 mod idempotency;
 mod identity;
+mod quota;
 mod response;
 pub mod routes;
 #[cfg(test)]
@@ -36,7 +40,7 @@ use serde_json::json;
 
 pub use error::ApiError;
 pub use idempotency::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER};
-pub use identity::caller;
+pub use identity::{caller, Caller};
 pub use routes::create::ACCEPTED_CONTENT_TYPES;
 pub use view::ImageView;
 
@@ -79,6 +83,11 @@ pub async fn handle<J: Jobs, O: Objects>(api: &Api<J, O>, request: Request) -> R
                     .headers_mut()
                     .insert(header::ALLOW, header::HeaderValue::from_static(allow));
             }
+            if let Some(seconds) = err.retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+            }
             response
         }
     }
@@ -87,14 +96,21 @@ pub async fn handle<J: Jobs, O: Objects>(api: &Api<J, O>, request: Request) -> R
 async fn route<J: Jobs, O: Objects>(api: &Api<J, O>, request: &Request) -> Result<Response<Body>, ApiError> {
     let path = request.uri().path().trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let known = matches!(segments.as_slice(), ["images"] | ["images", _] | ["models"]);
+    if !known {
+        return Err(ApiError::not_found_route());
+    }
+    // Before anything else: no route serves a caller without the identity the deployment requires.
+    let caller = caller(request, api.config.auth_mode)?;
     match (segments.as_slice(), request.method()) {
-        (["images"], &Method::POST) => routes::create::create(api, request).await,
-        (["images"], &Method::GET) => routes::list::list(api, request).await,
-        (["images", id], &Method::GET) => routes::get::get(api, request, id).await,
-        (["images", id], &Method::DELETE) => routes::delete::delete(api, request, id).await,
+        (["images"], &Method::POST) => routes::create::create(api, request, &caller).await,
+        (["images"], &Method::GET) => routes::list::list(api, request, &caller).await,
+        (["images", id], &Method::GET) => routes::get::get(api, &caller, id).await,
+        (["images", id], &Method::DELETE) => routes::delete::delete(api, &caller, id).await,
+        (["models"], &Method::GET) => routes::models::models(api),
         (["images"], _) => Err(ApiError::method_not_allowed("GET, POST")),
         (["images", _], _) => Err(ApiError::method_not_allowed("GET, DELETE")),
-        _ => Err(ApiError::not_found_route()),
+        _ => Err(ApiError::method_not_allowed("GET")),
     }
 }
 

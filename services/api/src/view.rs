@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use imgpipe_domain::messages::ModelRef;
-use imgpipe_domain::record::{ImageRecord, JobError, Prediction};
+use imgpipe_domain::record::{ImageRecord, JobError, Prediction, WebhookNote};
 use imgpipe_domain::{ImageId, Status};
 use serde::Serialize;
 
@@ -20,9 +20,18 @@ pub struct ImageView {
     pub height: Option<u32>,
     pub format: Option<String>,
     pub predictions: Option<Vec<Prediction>>,
+    /// The model that produced the predictions (name, version with variant).
     pub model: Option<ModelRef>,
+    /// The model chosen for the image and how (`requested`, `default`, `canary`).
+    pub model_name: Option<String>,
+    pub model_choice: Option<String>,
     pub timings_ms: HashMap<String, i64>,
     pub error: Option<JobError>,
+    pub callback_url: Option<String>,
+    /// What became of the webhook, when it could not be delivered.
+    pub webhook: Option<WebhookNote>,
+    /// Ingest: the key below `ingest/` (its result is at `results/<key>.json`).
+    pub source_key: Option<String>,
     pub expires_at: i64,
 }
 
@@ -52,8 +61,13 @@ impl From<ImageRecord> for ImageView {
             format: record.format,
             predictions: record.predictions,
             model: record.model,
+            model_name: record.model_name,
+            model_choice: record.model_choice,
             timings_ms,
             error: record.error,
+            callback_url: record.callback_url,
+            webhook: record.webhook,
+            source_key: record.source_key,
             expires_at: record.expires_at,
         }
     }

@@ -9,6 +9,7 @@ use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 pub struct AwsConfig {
     sdk: SdkConfig,
     /// An emulator on 127.0.0.1 has no per-bucket host names.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
     force_path_style: bool,
     /// Sees every call (the local pipeline records calls and injects faults through it).
     interceptor: Option<SharedInterceptor>,
@@ -60,6 +61,24 @@ impl AwsConfig {
             builder.push_interceptor(interceptor.clone());
         }
         aws_sdk_s3::Client::from_conf(builder.build())
+    }
+
+    #[cfg(feature = "eventbridge")]
+    pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        let mut builder = aws_sdk_eventbridge::config::Builder::from(&self.sdk);
+        if let Some(interceptor) = &self.interceptor {
+            builder.push_interceptor(interceptor.clone());
+        }
+        aws_sdk_eventbridge::Client::from_conf(builder.build())
+    }
+
+    #[cfg(feature = "secrets")]
+    pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&self.sdk);
+        if let Some(interceptor) = &self.interceptor {
+            builder.push_interceptor(interceptor.clone());
+        }
+        aws_sdk_secretsmanager::Client::from_conf(builder.build())
     }
 
     #[cfg(feature = "sqs")]

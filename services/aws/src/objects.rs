@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use imgpipe_domain::limits::check_size;
-use imgpipe_domain::ports::{Fetched, Objects, PresignedUpload};
+use imgpipe_domain::ports::{Fetched, Objects, PresignedUpload, Stored};
 use imgpipe_domain::{ErrorCode, PipelineError};
 
 use crate::error::classify;
@@ -70,9 +70,8 @@ impl Objects for S3Objects {
         Ok(Fetched { bytes, version_id })
     }
 
-    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<Option<String>, PipelineError> {
-        let response = self
-            .client
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), PipelineError> {
+        self.client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -81,7 +80,46 @@ impl Objects for S3Objects {
             .send()
             .await
             .map_err(|e| classify("S3 PutObject", e))?;
-        Ok(response.version_id().map(str::to_owned))
+        Ok(())
+    }
+
+    async fn put_new(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<Stored, PipelineError> {
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .if_none_match("*")
+            .body(ByteStream::from(bytes))
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Stored::New(output.version_id().map(str::to_owned))),
+            Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(Stored::Exists),
+            Err(err) => Err(classify("S3 PutObject", err)),
+        }
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, PipelineError> {
+        let result = self.client.head_object().bucket(&self.bucket).key(key).send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Err(err) => Err(classify("S3 HeadObject", err)),
+        }
+    }
+
+    async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), PipelineError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| classify("S3 DeleteObject", e))?;
+        Ok(())
     }
 
     /// A versioned bucket keeps the old bytes unless every version and delete marker is removed; a key
@@ -137,20 +175,26 @@ impl Objects for S3Objects {
         Ok(deleted)
     }
 
-    async fn presign_put(
+    async fn presign_upload(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires_in: Duration,
     ) -> Result<PresignedUpload, PipelineError> {
         let config =
             PresigningConfig::expires_in(expires_in).map_err(|e| PipelineError::configuration("presign expiry", e))?;
+        // Content-Type, Content-Length and If-None-Match become signed headers: S3 refuses the PUT unless
+        // the client sends exactly these values, so the URL can store only this many bytes of this type,
+        // and only while nothing is stored at the key (the bucket policy refuses uploads without it).
         let request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .content_length(i64::try_from(content_length).unwrap_or(i64::MAX))
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(|e| classify("S3 presign PutObject", e))?;

@@ -19,22 +19,27 @@
 //! - [`telemetry`]: the metrics every stage records; [`time`], [`digest`]: small helpers.
 
 pub mod config;
+pub mod contract;
 pub mod digest;
 pub mod error;
+pub mod events;
 pub mod id;
 pub mod keys;
 pub mod limits;
 pub mod messages;
 pub mod model_spec;
+pub mod owner;
 pub mod ports;
 pub mod record;
 pub mod retry;
+pub mod routing;
 pub mod s3_event;
 pub mod status;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+pub mod webhook;
 
 pub use error::{ErrorCode, Fault, PipelineError};
 pub use id::ImageId;

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::{ErrorCode, PipelineError};
 use crate::messages::InferenceRequest;
-use crate::record::{Changes, Created, Cursor, ImageRecord, JobError, ListQuery, NewImage, Transition};
+use crate::record::{Changes, Created, Cursor, ImageRecord, JobError, ListQuery, NewImage, Transition, WebhookNote};
 use crate::status::Status;
 use crate::ImageId;
 
@@ -34,7 +34,9 @@ pub trait Jobs: Send + Sync {
     ) -> impl Future<Output = Result<Transition, PipelineError>> + Send;
 
     /// Deletes the record if `owner` may: a record with an owner only for that owner, an ownerless
-    /// (local `none` mode) record for anyone. Returns whether a record was deleted.
+    /// (local `none` mode) record for anyone. Returns whether a record was deleted. What stays is a
+    /// tombstone until the record's own expiry: no status write can bring the job back, and a late S3
+    /// event of an ingested object cannot create it again.
     fn delete(&self, id: &ImageId, owner: Option<&str>) -> impl Future<Output = Result<bool, PipelineError>> + Send;
 
     /// One page of images, newest first, and the cursor of the next page if there may be one.
@@ -42,6 +44,32 @@ pub trait Jobs: Send + Sync {
         &self,
         query: &ListQuery,
     ) -> impl Future<Output = Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError>> + Send;
+
+    /// Up to `limit` jobs in `status` created before `created_before_ms` (the sweeper's candidates), read
+    /// back from the table, oldest first.
+    fn stale(
+        &self,
+        status: Status,
+        created_before_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ImageRecord>, PipelineError>> + Send;
+
+    /// Counts one more image for `owner` on `day` (a UTC date); `false`, and nothing counted, when the
+    /// day's `limit` is reached. The counter expires with the day.
+    fn take_quota(
+        &self,
+        owner: &str,
+        day: &str,
+        limit: u64,
+        expires_at_secs: i64,
+    ) -> impl Future<Output = Result<bool, PipelineError>> + Send;
+
+    /// Records what became of a terminal job's webhook; `false` when there is no such job.
+    fn note_webhook(
+        &self,
+        id: &ImageId,
+        note: &WebhookNote,
+    ) -> impl Future<Output = Result<bool, PipelineError>> + Send;
 
     /// Marks the job failed (from any live state). A job already terminal is left as it is.
     fn fail(
@@ -69,6 +97,15 @@ pub struct Fetched {
     pub version_id: Option<String>,
 }
 
+/// What storing a new object did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Written, with its version id.
+    New(Option<String>),
+    /// An object is at that key already; nothing was written.
+    Exists,
+}
+
 /// What a client needs to upload with a presigned request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PresignedUpload {
@@ -90,21 +127,37 @@ pub trait Objects: Send + Sync {
         max_bytes: u64,
     ) -> impl Future<Output = Result<Fetched, PipelineError>> + Send;
 
-    /// Stores an object; returns its version id.
+    /// Stores an object, replacing what is there (a result file).
     fn put(
         &self,
         key: &str,
         bytes: Vec<u8>,
         content_type: &str,
-    ) -> impl Future<Output = Result<Option<String>, PipelineError>> + Send;
+    ) -> impl Future<Output = Result<(), PipelineError>> + Send;
 
-    /// A presigned PUT for `key` that only accepts the given Content-Type.
-    fn presign_put(
+    /// Stores an object only if none is at `key` (S3's `If-None-Match: *`): an upload never overwrites.
+    fn put_new(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<Stored, PipelineError>> + Send;
+
+    /// A presigned PUT for `key` that S3 accepts only with exactly this Content-Type and Content-Length,
+    /// and only while nothing is stored at `key` (the three are signed headers the client must send).
+    fn presign_upload(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires_in: Duration,
     ) -> impl Future<Output = Result<PresignedUpload, PipelineError>> + Send;
+
+    /// Whether an object is stored at `key` (its current version).
+    fn exists(&self, key: &str) -> impl Future<Output = Result<bool, PipelineError>> + Send;
+
+    /// Deletes one version of `key` for good (a rejected upload).
+    fn delete_version(&self, key: &str, version_id: &str) -> impl Future<Output = Result<(), PipelineError>> + Send;
 
     /// Deletes every version and delete marker of each of `keys`, returning how many were removed.
     fn delete_all_versions(&self, keys: &[String]) -> impl Future<Output = Result<usize, PipelineError>> + Send;

@@ -18,6 +18,21 @@ use crate::ImageId;
 /// so a burst of writes of one status is not limited to a single index partition.
 pub const STATUS_SHARDS: u32 = 8;
 
+/// The table's key and TTL attributes and its global secondary indexes: the schema the DynamoDB store
+/// reads and writes and Terraform declares (services/contract.json `table`).
+pub mod table {
+    pub const HASH_KEY: &str = "image_id";
+    pub const TTL_ATTRIBUTE: &str = "expires_at";
+    /// Keyed by `status_shard`, sorted by `created_at`; keys only. Listings by status and the sweeper.
+    pub const STATUS_INDEX: &str = "status-created_at";
+    /// Keyed by `owner`, sorted by `created_at`; keys only (sparse: ownerless local records are not in
+    /// it). A caller's listings.
+    pub const OWNER_INDEX: &str = "owner-created_at";
+    /// Keyed by `owner`, sorted by `source_key`, with `status` projected (sparse: ingested images only).
+    /// A bulk batch's listing and counts by key prefix.
+    pub const SOURCE_INDEX: &str = "owner-source_key";
+}
+
 /// Largest page of a listing.
 pub const MAX_LIST_LIMIT: usize = 100;
 
@@ -33,7 +48,8 @@ pub struct Prediction {
     pub score: f32,
 }
 
-/// A new job, written by the API before the client uploads.
+/// A new job: written by the API before the client uploads (`pending_upload`), or by preprocess when an
+/// object lands under the ingest prefix (`preprocessing`, claimed by that event's message).
 #[derive(Clone, Debug)]
 pub struct NewImage {
     pub image_id: ImageId,
@@ -47,33 +63,91 @@ pub struct NewImage {
     /// For a request made with an idempotency key: a digest of what was asked, so that a replay can be
     /// told apart from a different request reusing the key.
     pub request_fingerprint: Option<String>,
+    /// The model chosen for the image (by the client, the default or the canary split) and how.
+    pub model_name: Option<String>,
+    pub model_choice: Option<String>,
+    /// Where the result is POSTed when the job ends (a webhook).
+    pub callback_url: Option<String>,
+    /// Ingest: the key below `ingest/` the image was uploaded as, mirrored by its result file.
+    pub source_key: Option<String>,
+    /// The status it starts in: `pending_upload`, or `preprocessing` for an ingested object.
+    pub status: Status,
+    /// Ingest: the claim of the message whose event created it, with the object's version and sequencer.
+    pub claim: Option<Claim>,
+    pub s3_version: Option<String>,
+    pub s3_sequencer: Option<String>,
 }
 
 impl NewImage {
+    /// A job waiting for its upload at `s3_key`.
+    pub fn pending_upload(
+        image_id: ImageId,
+        owner: Option<String>,
+        content_type: &str,
+        s3_key: String,
+        created_at_ms: i64,
+        expires_at_secs: i64,
+    ) -> Self {
+        Self {
+            image_id,
+            owner,
+            content_type: content_type.to_owned(),
+            filename: None,
+            s3_key,
+            created_at_ms,
+            expires_at_secs,
+            request_fingerprint: None,
+            model_name: None,
+            model_choice: None,
+            callback_url: None,
+            source_key: None,
+            status: Status::PendingUpload,
+            claim: None,
+            s3_version: None,
+            s3_sequencer: None,
+        }
+    }
+
     /// The record a store's `create` writes for this image, without reading it back.
     pub fn record(&self) -> ImageRecord {
         ImageRecord {
             image_id: self.image_id,
-            status: Status::PendingUpload,
+            status: self.status,
             created_at: self.created_at_ms,
             updated_at: self.created_at_ms,
-            timeline: HashMap::from([(Status::PendingUpload.as_str().to_owned(), self.created_at_ms)]),
+            timeline: HashMap::from([(self.status.as_str().to_owned(), self.created_at_ms)]),
             owner: self.owner.clone(),
             content_type: Some(self.content_type.clone()),
             filename: self.filename.clone(),
             s3_key: self.s3_key.clone(),
-            s3_version: None,
+            s3_version: self.s3_version.clone(),
             size_bytes: None,
             width: None,
             height: None,
             format: None,
             predictions: None,
             model: None,
+            model_name: self.model_name.clone(),
+            model_choice: self.model_choice.clone(),
+            callback_url: self.callback_url.clone(),
+            source_key: self.source_key.clone(),
+            webhook: None,
             timings_ms: HashMap::new(),
             error: None,
-            s3_sequencer: None,
+            s3_sequencer: self.s3_sequencer.clone(),
             request_fingerprint: self.request_fingerprint.clone(),
             expires_at: self.expires_at_secs,
+        }
+    }
+
+    /// The claim fields the new item starts with.
+    pub fn state(&self) -> JobState {
+        JobState {
+            status: self.status,
+            claimant: self.claim.as_ref().map(|c| c.claimant.clone()),
+            claim_expires_at_ms: self.claim.as_ref().map(|c| c.expires_at_ms),
+            s3_sequencer: self.s3_sequencer.clone(),
+            updated_at_ms: self.created_at_ms,
         }
     }
 }
@@ -114,8 +188,21 @@ pub struct ImageRecord {
     pub format: Option<String>,
     #[serde(default)]
     pub predictions: Option<Vec<Prediction>>,
+    /// The model that produced the predictions (name, version with variant).
     #[serde(default)]
     pub model: Option<ModelRef>,
+    /// The model chosen for the image when it was created, and how (`requested`, `default`, `canary`).
+    #[serde(default)]
+    pub model_name: Option<String>,
+    #[serde(default)]
+    pub model_choice: Option<String>,
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    #[serde(default)]
+    pub source_key: Option<String>,
+    /// What became of the webhook, once it was given up on.
+    #[serde(default)]
+    pub webhook: Option<WebhookNote>,
     #[serde(default)]
     pub timings_ms: HashMap<String, i64>,
     #[serde(default)]
@@ -131,6 +218,16 @@ pub struct ImageRecord {
 pub struct JobError {
     pub code: ErrorCode,
     pub message: String,
+}
+
+/// Recorded when the webhook of a job that ended could not be delivered; the result itself stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookNote {
+    /// `webhook_failed`.
+    pub status: String,
+    pub attempts: u32,
+    pub message: String,
+    pub at: i64,
 }
 
 /// Fields written together with a status transition.
@@ -152,6 +249,9 @@ pub struct Changes {
     /// The S3 event sequencer (normalised, see `s3_event::normalized_sequencer`): the write is refused if
     /// the job has already seen a later event for its object.
     pub s3_sequencer: Option<String>,
+    /// Refuse the write unless the job was last written at exactly this time: the sweeper's write is
+    /// conditional on the job not having moved since it looked, so a late success still wins.
+    pub expected_updated_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,13 +261,18 @@ pub struct Claim {
 }
 
 /// What a store's `transition` did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Transition {
-    Applied,
+    /// Written; the record as it is now.
+    Applied(Box<ImageRecord>),
     /// The job was not in a state that may move to the target (or does not exist): nothing was written.
-    Rejected {
-        current: Option<Status>,
-    },
+    Rejected { current: Option<Status> },
+}
+
+impl Transition {
+    pub fn is_applied(&self) -> bool {
+        matches!(self, Transition::Applied(_))
+    }
 }
 
 /// The fields of a stored job that decide whether a transition may be written; some of them (the claim)
@@ -178,6 +283,7 @@ pub struct JobState {
     pub claimant: Option<String>,
     pub claim_expires_at_ms: Option<i64>,
     pub s3_sequencer: Option<String>,
+    pub updated_at_ms: i64,
 }
 
 impl JobState {
@@ -185,7 +291,8 @@ impl JobState {
     /// - its status must be an allowed predecessor of `to` (`Status::can_transition_to`);
     /// - re-entering a claimed working state (a claim given, `to` already current) is allowed only to the
     ///   same claimant, or once the current claim has expired;
-    /// - a write carrying an S3 sequencer is refused when the job has seen a later one.
+    /// - a write carrying an S3 sequencer is refused when the job has seen a later one;
+    /// - a write expecting the job's last write time is refused when the job was written since.
     pub fn allows(&self, to: Status, changes: &Changes, now_ms: i64) -> bool {
         let status_ok = match &changes.claim {
             Some(claim) if self.status == to && self.status.can_transition_to(to) => {
@@ -198,13 +305,17 @@ impl JobState {
             (Some(new), Some(seen)) => seen <= new,
             _ => true,
         };
-        status_ok && sequencer_ok
+        let unchanged = changes
+            .expected_updated_at
+            .is_none_or(|seen| seen == self.updated_at_ms);
+        status_ok && sequencer_ok && unchanged
     }
 
     /// The state after the transition (what `ImageRecord::apply` does to these fields).
-    pub fn after(&self, to: Status, changes: &Changes) -> JobState {
+    pub fn after(&self, to: Status, changes: &Changes, now_ms: i64) -> JobState {
         let mut next = self.clone();
         next.status = to;
+        next.updated_at_ms = now_ms;
         if let Some(claim) = &changes.claim {
             next.claimant = Some(claim.claimant.clone());
             next.claim_expires_at_ms = Some(claim.expires_at_ms);
@@ -268,10 +379,11 @@ impl ImageRecord {
     }
 }
 
-/// What to list: one owner's images or, without an owner, by status. Newest first.
+/// What to list: one owner's images (under any of the names `owners` gives it, the current one first) or,
+/// with no owner, every image by status. Newest first.
 #[derive(Clone, Debug, Default)]
 pub struct ListQuery {
-    pub owner: Option<String>,
+    pub owners: Vec<String>,
     pub status: Option<Status>,
     pub limit: usize,
     pub cursor: Option<Cursor>,
@@ -326,6 +438,7 @@ mod tests {
             claimant: None,
             claim_expires_at_ms: None,
             s3_sequencer: None,
+            updated_at_ms: 0,
         }
     }
 
@@ -348,7 +461,7 @@ mod tests {
 
     #[test]
     fn a_claimed_working_state_is_reentered_by_its_claimant_or_after_the_claim_expires() {
-        let held = state(Status::PendingUpload).after(Status::Preprocessing, &claim("msg-1", 100));
+        let held = state(Status::PendingUpload).after(Status::Preprocessing, &claim("msg-1", 100), 1);
         assert!(
             held.allows(Status::Preprocessing, &claim("msg-1", 200), 50),
             "a retry of the same message"
@@ -384,8 +497,8 @@ mod tests {
         assert!(!seen.allows(Status::Failed, &older, 0));
         assert!(seen.allows(Status::Failed, &newer, 0));
         let done = state(Status::Preprocessing)
-            .after(Status::Preprocessing, &claim("m", 9))
-            .after(Status::Completed, &Changes::default());
+            .after(Status::Preprocessing, &claim("m", 9), 1)
+            .after(Status::Completed, &Changes::default(), 2);
         assert_eq!(
             (done.claimant, done.claim_expires_at_ms, done.s3_sequencer),
             (None, None, None)

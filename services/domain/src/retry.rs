@@ -1,13 +1,18 @@
 //! What becomes of an SQS message whose work failed: end the job now, or leave the message for another
 //! delivery. Every handler reports one `Ack` per message; the batch response lists the `Retry`s.
+//!
+//! Every delivery does the work. A fault that outlasts the queue's deliveries sends the message to the
+//! dead-letter queue, whose consumer (the sweeper) records `failed`/`retries_exhausted`; a delivery that
+//! dies (timeout, out of memory) is retried the same way. So no delivery needs to know that it is the last.
 
 use std::collections::HashMap;
 
 use tracing::{error, info, warn};
 
-use crate::error::{ErrorCode, Fault, PipelineError};
+use crate::error::{Fault, PipelineError};
+use crate::events::Announce;
 use crate::ports::Jobs;
-use crate::record::Transition;
+use crate::record::{Changes, ImageRecord, JobError, Transition};
 use crate::status::Status;
 use crate::time::now_ms;
 use crate::{telemetry, ImageId};
@@ -52,88 +57,76 @@ impl Delivery {
             sent_at_ms: attribute("SentTimestamp"),
         }
     }
-}
 
-/// The decision for a failed message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Settlement {
-    /// Record `failed` with this code and delete the message.
-    FailAndDelete(ErrorCode, String),
-    /// Record `failed` (`retries_exhausted`) and still fail the message, so SQS moves it to the DLQ.
-    FailAndDeadLetter(String),
-    /// Leave the job as it is; SQS redelivers the message after its visibility timeout.
-    Retry,
-}
-
-/// Whether this is the queue's last delivery of the message (`maxReceiveCount`, at least 2). It does no
-/// work: it only makes sure the job is recorded `failed` (`give_up`). The deliveries before it do the
-/// work, and the last of those records a persistent transient failure itself; but a delivery that dies
-/// (a timeout, out of memory, a crash) records nothing, and without a delivery after it the job would
-/// stay in its working state while SQS moves the message to the DLQ.
-pub fn is_final_delivery(delivery: &Delivery, max_receive_count: u32) -> bool {
-    max_receive_count >= 2 && delivery.receive_count >= max_receive_count
-}
-
-/// The last delivery that does work.
-fn last_working_delivery(max_receive_count: u32) -> u32 {
-    if max_receive_count >= 2 {
-        max_receive_count - 1
-    } else {
-        max_receive_count
+    /// A redelivery: an earlier delivery of this message failed, died, or could not announce its result.
+    pub fn is_redelivery(&self) -> bool {
+        self.receive_count > 1
     }
 }
 
-/// What the client reads when a fault outlasted every retry (the fault itself goes to the log).
-const GAVE_UP: &str = "a temporary fault persisted through every retry; submit the image again";
-
-pub fn settle(err: &PipelineError, delivery: &Delivery, max_receive_count: u32) -> Settlement {
-    match err {
-        PipelineError::Permanent { code, message, .. } => Settlement::FailAndDelete(*code, message.clone()),
-        _ if delivery.receive_count >= last_working_delivery(max_receive_count) => Settlement::FailAndDeadLetter(
-            format!("{GAVE_UP} (gave up after {} deliveries)", delivery.receive_count),
-        ),
-        _ => Settlement::Retry,
-    }
-}
-
-/// Applies `settle` to one image's failure and records it.
-pub async fn settle_failure<J: Jobs>(
+/// Settles one image's failure: a permanent one ends the job (`failed` with its code, then announced) and
+/// deletes the message; a transient or configuration fault leaves both for the next delivery.
+pub async fn settle_failure<J: Jobs, A: Announce>(
     stage: &'static str,
     jobs: &J,
+    announcer: &A,
     image_id: &ImageId,
     err: &PipelineError,
     delivery: &Delivery,
-    max_receive_count: u32,
+) -> Ack {
+    settle_failure_of_version(stage, jobs, announcer, image_id, err, delivery, None).await
+}
+
+/// `settle_failure`, recording which version of the upload failed when it is known only now (an event
+/// without a version id, read as the current version).
+pub async fn settle_failure_of_version<J: Jobs, A: Announce>(
+    stage: &'static str,
+    jobs: &J,
+    announcer: &A,
+    image_id: &ImageId,
+    err: &PipelineError,
+    delivery: &Delivery,
+    s3_version: Option<String>,
 ) -> Ack {
     let fault = err.fault();
-    if fault == Fault::Configuration {
-        error!(
-            fault = fault.as_str(),
-            error = err.chain(),
-            receive_count = delivery.receive_count,
-            "configuration fault"
-        );
-        telemetry::configuration_fault(stage);
-    }
-    let (code, message, ack) = match settle(err, delivery, max_receive_count) {
-        Settlement::Retry => {
-            if fault == Fault::Transient {
-                warn!(
-                    fault = fault.as_str(),
-                    error = err.chain(),
-                    receive_count = delivery.receive_count,
-                    "leaving for redelivery"
-                );
-            }
-            return Ack::Retry;
+    let PipelineError::Permanent { code, message, .. } = err else {
+        if fault == Fault::Configuration {
+            error!(
+                fault = fault.as_str(),
+                error = err.chain(),
+                receive_count = delivery.receive_count,
+                "configuration fault; leaving for redelivery"
+            );
+            telemetry::configuration_fault(stage);
+        } else {
+            warn!(
+                fault = fault.as_str(),
+                error = err.chain(),
+                receive_count = delivery.receive_count,
+                "leaving for redelivery"
+            );
         }
-        Settlement::FailAndDelete(code, message) => (code, message, Ack::Done),
-        Settlement::FailAndDeadLetter(message) => (ErrorCode::RetriesExhausted, message, Ack::Retry),
+        return Ack::Retry;
     };
-    warn!(error_code = %code, error = err.chain(), receive_count = delivery.receive_count, "job failed");
-    telemetry::failure(stage, code.as_str());
-    match jobs.fail(image_id, code, &message, now_ms()).await {
-        Ok(_) => ack,
+    warn!(error_code = %code, error = err.chain(), "job failed");
+    let changes = Changes {
+        error: Some(JobError {
+            code: *code,
+            message: message.clone(),
+        }),
+        s3_version,
+        ..Changes::default()
+    };
+    match jobs.transition(image_id, Status::Failed, changes, now_ms()).await {
+        Ok(Transition::Applied(record)) => {
+            telemetry::failure(stage, code.as_str());
+            telemetry::job_ended(&record);
+            announce(stage, announcer, &record).await
+        }
+        Ok(Transition::Rejected { current }) => {
+            info!(?current, "the job had already ended; nothing recorded");
+            Ack::Done
+        }
         Err(store_err) => {
             warn!(
                 error = store_err.chain(),
@@ -144,57 +137,46 @@ pub async fn settle_failure<J: Jobs>(
     }
 }
 
-/// The final delivery (`is_final_delivery`): records `failed`/`retries_exhausted` unless the job already
-/// ended. `Retry` (the message goes on to the DLQ) when the job ended that way; `Done` (delete) when it
-/// completed or failed for another reason, since a late duplicate leaves nothing to inspect.
-pub async fn give_up<J: Jobs>(stage: &'static str, jobs: &J, image_id: &ImageId, delivery: &Delivery) -> Ack {
-    let message = format!(
-        "{GAVE_UP} (delivery {}: the deliveries before it failed or did not finish)",
-        delivery.receive_count
-    );
-    match jobs
-        .fail(image_id, ErrorCode::RetriesExhausted, &message, now_ms())
-        .await
-    {
-        Ok(Transition::Applied) => {
-            warn!(error_code = %ErrorCode::RetriesExhausted, receive_count = delivery.receive_count, "job failed: {message}");
-            telemetry::failure(stage, ErrorCode::RetriesExhausted.as_str());
-            Ack::Retry
-        }
-        Ok(Transition::Rejected {
-            current: Some(Status::Failed),
-        }) => {
-            let exhausted = jobs
-                .get(image_id)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|record| record.error)
-                .map(|error| error.code == ErrorCode::RetriesExhausted)
-                .unwrap_or(true);
-            if exhausted {
-                Ack::Retry
-            } else {
-                Ack::Done
-            }
-        }
-        Ok(Transition::Rejected { current }) => {
-            info!(?current, "final delivery of a job that already ended; deleting it");
-            Ack::Done
-        }
-        Err(store_err) => {
+/// Announces a job that just ended (`events`): `Retry` when the announcement failed, so that the
+/// redelivery announces it again (`ended_before`).
+pub async fn announce<A: Announce>(stage: &'static str, announcer: &A, record: &ImageRecord) -> Ack {
+    match announcer.ended(record).await {
+        Ok(()) => Ack::Done,
+        Err(err) => {
             warn!(
-                error = store_err.chain(),
-                "could not record the failure on the final delivery"
+                error = err.chain(),
+                "the job ended but could not be announced; leaving for redelivery"
             );
+            telemetry::event_publish_failure(stage);
             Ack::Retry
         }
+    }
+}
+
+/// A message found its job already ended. On a redelivery the delivery that ended it may have failed to
+/// announce it, so it is announced (again); a first delivery is a duplicate and does nothing.
+pub async fn ended_before<A: Announce>(
+    stage: &'static str,
+    announcer: &A,
+    record: &ImageRecord,
+    delivery: &Delivery,
+) -> Ack {
+    if delivery.is_redelivery() {
+        info!(status = %record.status, "redelivery of a job that ended: announcing it again");
+        announce(stage, announcer, record).await
+    } else {
+        info!(status = %record.status, "the job had already ended; duplicate ignored");
+        Ack::Done
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
+    use crate::keys;
+    use crate::record::NewImage;
+    use crate::testing::{memory_announcer, MemoryJobs};
 
     fn delivery(receive_count: u32) -> Delivery {
         Delivery {
@@ -203,49 +185,79 @@ mod tests {
         }
     }
 
-    #[test]
-    fn permanent_failures_end_the_job_at_once() {
-        let err = PipelineError::permanent(ErrorCode::NotAnImage, "nope");
-        assert_eq!(
-            settle(&err, &delivery(1), 5),
-            Settlement::FailAndDelete(ErrorCode::NotAnImage, "nope".into())
-        );
+    async fn job(jobs: &MemoryJobs) -> ImageId {
+        let id = ImageId::new_random();
+        jobs.create(&NewImage::pending_upload(
+            id,
+            None,
+            "image/png",
+            keys::upload_key(&id),
+            1,
+            99,
+        ))
+        .await
+        .unwrap();
+        id
     }
 
-    #[test]
-    fn transient_and_configuration_faults_retry_until_the_last_working_delivery() {
+    #[tokio::test]
+    async fn a_permanent_failure_ends_the_job_announces_it_and_deletes_the_message() {
+        let (jobs, announcer) = (MemoryJobs::new(), memory_announcer());
+        let id = job(&jobs).await;
+        let err = PipelineError::permanent(ErrorCode::NotAnImage, "nope");
+        assert_eq!(
+            settle_failure("t", &jobs, &announcer, &id, &err, &delivery(1)).await,
+            Ack::Done
+        );
+        assert_eq!(jobs.record(&id).unwrap().status, Status::Failed);
+        assert_eq!(announcer.events.published().len(), 1);
+        // Again (a duplicate): nothing more is recorded or announced.
+        assert_eq!(
+            settle_failure("t", &jobs, &announcer, &id, &err, &delivery(1)).await,
+            Ack::Done
+        );
+        assert_eq!(announcer.events.published().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn transient_and_configuration_faults_leave_everything_for_the_next_delivery() {
+        let (jobs, announcer) = (MemoryJobs::new(), memory_announcer());
+        let id = job(&jobs).await;
         let throttled = PipelineError::transient("throttled");
         let denied = PipelineError::configuration("S3 GetObject", std::io::Error::other("AccessDenied"));
         for err in [&throttled, &denied] {
-            assert_eq!(settle(err, &delivery(1), 4), Settlement::Retry);
-            assert_eq!(settle(err, &delivery(2), 4), Settlement::Retry);
-            assert!(matches!(settle(err, &delivery(3), 4), Settlement::FailAndDeadLetter(_)));
+            for receive_count in [1, 5, 50] {
+                let ack = settle_failure("t", &jobs, &announcer, &id, err, &delivery(receive_count)).await;
+                assert_eq!(ack, Ack::Retry);
+            }
         }
-        // A queue that delivers once has no final bookkeeping delivery: the only one works.
-        assert!(matches!(
-            settle(&throttled, &delivery(1), 1),
-            Settlement::FailAndDeadLetter(_)
-        ));
+        assert_eq!(jobs.record(&id).unwrap().status, Status::PendingUpload);
+        assert!(announcer.events.published().is_empty());
     }
 
-    #[test]
-    fn the_message_a_client_reads_names_no_cause() {
-        let err = PipelineError::transient("DynamoDB UpdateItem on arn:aws:dynamodb:eu-west-1:123456789012:table/t");
-        let Settlement::FailAndDeadLetter(message) = settle(&err, &delivery(4), 5) else {
-            panic!("the last working delivery gives up");
-        };
-        assert!(!message.contains("arn:") && !message.contains("DynamoDB"), "{message}");
-    }
-
-    #[test]
-    fn the_final_delivery_only_records() {
-        assert!(!is_final_delivery(&delivery(3), 4));
-        assert!(is_final_delivery(&delivery(4), 4));
-        assert!(
-            is_final_delivery(&delivery(5), 4),
-            "ApproximateReceiveCount may overshoot"
+    #[tokio::test]
+    async fn a_failed_announcement_is_retried_by_the_redelivery() {
+        let (jobs, announcer) = (MemoryJobs::new(), memory_announcer());
+        let id = job(&jobs).await;
+        announcer.events.faults.inject("publish", Fault::Transient, 1);
+        let err = PipelineError::permanent(ErrorCode::CorruptImage, "truncated");
+        assert_eq!(
+            settle_failure("t", &jobs, &announcer, &id, &err, &delivery(1)).await,
+            Ack::Retry
         );
-        assert!(!is_final_delivery(&delivery(1), 1));
+        assert_eq!(
+            jobs.record(&id).unwrap().status,
+            Status::Failed,
+            "the result is not held back"
+        );
+        let record = jobs.record(&id).unwrap();
+        assert_eq!(ended_before("t", &announcer, &record, &delivery(1)).await, Ack::Done);
+        assert!(
+            announcer.events.published().is_empty(),
+            "a first delivery is a duplicate"
+        );
+        assert_eq!(ended_before("t", &announcer, &record, &delivery(2)).await, Ack::Done);
+        assert_eq!(announcer.events.published().len(), 1, "the redelivery announced it");
     }
 
     #[test]
@@ -268,6 +280,7 @@ mod tests {
                 sent_at_ms: Some(1_700_000_000_000)
             }
         );
+        assert!(Delivery::from_attributes(&attributes).is_redelivery());
         assert_eq!(Delivery::from_attributes(&HashMap::new()).receive_count, 1);
     }
 }

@@ -26,6 +26,8 @@ pub struct UploadedObject {
     pub version_id: Option<String>,
     pub sequencer: Option<String>,
     pub event_time: Option<String>,
+    /// Who wrote the object (`userIdentity.principalId`; real S3 sends it, emulators may not).
+    pub principal_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -41,7 +43,14 @@ struct Notification {
 struct Record {
     event_name: String,
     event_time: Option<String>,
+    user_identity: Option<UserIdentity>,
     s3: Entity,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity {
+    principal_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +101,7 @@ pub fn parse_s3_message(body: &str) -> Result<S3Message, PipelineError> {
                 version_id: record.s3.object.version_id.filter(|v| !v.is_empty() && v != "null"),
                 sequencer: record.s3.object.sequencer,
                 event_time: record.event_time,
+                principal_id: record.user_identity.and_then(|u| u.principal_id),
             })
         })
         .collect::<Result<_, _>>()
@@ -151,6 +161,7 @@ mod tests {
         assert_eq!(object.version_id.as_deref(), Some("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"));
         assert_eq!(object.sequencer.as_deref(), Some("0055AED6DCD90281E5"));
         assert_eq!(object.event_name, "ObjectCreated:Put");
+        assert_eq!(object.principal_id.as_deref(), Some("AWS:AIDA"));
     }
 
     #[test]

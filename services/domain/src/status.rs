@@ -4,28 +4,40 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Where an image is in the pipeline. Stored as the snake_case string in DynamoDB and the API.
+///
+/// ```text
+/// pending_upload ──(inline: the API stored the bytes)──> queued ──> preprocessing ──> preprocessed ──> completed
+///        └──────────(presigned upload picked up by preprocess)──────────┘
+/// ingest/ object ──(created by preprocess)──> preprocessing          any live state ──> failed
+/// ```
+///
+/// Each status is one conditional write, and each write is what a client can act on: `pending_upload`
+/// (the upload is still owed), `queued` (the API holds the bytes), `preprocessing` (a worker has it),
+/// `preprocessed` (the pixels wait for the model), `completed`/`failed`. There is deliberately no status
+/// for "the model is running": it lasts a fraction of a second after `preprocessed`, and a write for it
+/// would cost one more DynamoDB write per image (bench/cost.py) that tells a client nothing. A presigned
+/// upload has no `queued` either: nothing sees the upload land before preprocess picks its event up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// The record exists; the client has not uploaded the bytes yet.
+    /// The record exists; no upload has been picked up yet.
     PendingUpload,
-    /// The upload landed and its S3 event is waiting in the preprocess queue.
+    /// The API stored the image itself (an inline upload); its S3 event waits in the preprocess queue.
     Queued,
+    /// A preprocess worker holds the job (a claim by its SQS message).
     Preprocessing,
-    /// Model-ready pixels are stored and a message waits in the inference queue.
+    /// Model-ready pixels wait in the model's inference queue.
     Preprocessed,
-    Inferring,
     Completed,
     Failed,
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 6] = [
         Status::PendingUpload,
         Status::Queued,
         Status::Preprocessing,
         Status::Preprocessed,
-        Status::Inferring,
         Status::Completed,
         Status::Failed,
     ];
@@ -36,7 +48,6 @@ impl Status {
             Status::Queued => "queued",
             Status::Preprocessing => "preprocessing",
             Status::Preprocessed => "preprocessed",
-            Status::Inferring => "inferring",
             Status::Completed => "completed",
             Status::Failed => "failed",
         }
@@ -53,8 +64,7 @@ impl Status {
             Status::Queued => 1,
             Status::Preprocessing => 2,
             Status::Preprocessed => 3,
-            Status::Inferring => 4,
-            Status::Completed | Status::Failed => 5,
+            Status::Completed | Status::Failed => 4,
         }
     }
 
@@ -73,7 +83,7 @@ impl Status {
         }
         match to.rank().cmp(&self.rank()) {
             std::cmp::Ordering::Greater => true,
-            std::cmp::Ordering::Equal => matches!(to, Status::Preprocessing | Status::Inferring),
+            std::cmp::Ordering::Equal => to == Status::Preprocessing,
             std::cmp::Ordering::Less => false,
         }
     }
@@ -135,7 +145,7 @@ mod tests {
 
     #[test]
     fn happy_path_is_allowed_and_never_backwards() {
-        let path = [PendingUpload, Queued, Preprocessing, Preprocessed, Inferring, Completed];
+        let path = [PendingUpload, Queued, Preprocessing, Preprocessed, Completed];
         for pair in path.windows(2) {
             assert!(pair[0].can_transition_to(pair[1]), "{} -> {}", pair[0], pair[1]);
             assert!(!pair[1].can_transition_to(pair[0]), "{} -> {}", pair[1], pair[0]);
@@ -149,7 +159,6 @@ mod tests {
     #[test]
     fn retries_re_enter_working_states_only() {
         assert!(Preprocessing.can_transition_to(Preprocessing));
-        assert!(Inferring.can_transition_to(Inferring));
         assert!(!Preprocessed.can_transition_to(Preprocessed));
         assert!(!PendingUpload.can_transition_to(PendingUpload));
     }
@@ -161,7 +170,7 @@ mod tests {
         }
         assert_eq!(
             Status::allowed_predecessors(Failed),
-            vec![PendingUpload, Queued, Preprocessing, Preprocessed, Inferring]
+            vec![PendingUpload, Queued, Preprocessing, Preprocessed]
         );
         assert_eq!(
             Status::allowed_predecessors(Preprocessing),

@@ -10,10 +10,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::{ErrorCode, Fault, PipelineError};
+use crate::events::{Announcer, Events, ImageEvent};
 use crate::messages::InferenceRequest;
-use crate::ports::{Fetched, InferenceQueue, Jobs, Objects, PresignedUpload};
+use crate::ports::{Fetched, InferenceQueue, Jobs, Objects, PresignedUpload, Stored};
 use crate::record::{
-    newest_first, Changes, Created, Cursor, ImageRecord, JobState, ListQuery, NewImage, Transition, MAX_LIST_LIMIT,
+    newest_first, Changes, Created, Cursor, ImageRecord, JobState, ListQuery, NewImage, Transition, WebhookNote,
+    MAX_LIST_LIMIT,
 };
 use crate::status::Status;
 use crate::ImageId;
@@ -59,10 +61,14 @@ struct StoredJob {
     state: JobState,
 }
 
-/// The job store in memory. Operations: `create`, `get`, `transition`, `delete`, `list`.
+/// The job store in memory. Operations: `create`, `get`, `transition`, `delete`, `list`, `stale`,
+/// `quota`, `note`.
 #[derive(Debug, Default)]
 pub struct MemoryJobs {
     jobs: Mutex<HashMap<ImageId, StoredJob>>,
+    /// Deleted ids: they can be neither written nor created again.
+    tombstones: Mutex<Vec<ImageId>>,
+    quotas: Mutex<HashMap<(String, String), u64>>,
     pub faults: Faults,
     writes: Mutex<Vec<(ImageId, Status)>>,
 }
@@ -89,8 +95,14 @@ impl MemoryJobs {
             claimant: None,
             claim_expires_at_ms: None,
             s3_sequencer: record.s3_sequencer.clone(),
+            updated_at_ms: record.updated_at,
         };
         lock(&self.jobs).insert(record.image_id, StoredJob { record, state });
+    }
+
+    /// Whether `id` was deleted (and so stays gone).
+    pub fn is_tombstone(&self, id: &ImageId) -> bool {
+        lock(&self.tombstones).contains(id)
     }
 }
 
@@ -98,17 +110,16 @@ impl Jobs for MemoryJobs {
     async fn create(&self, image: &NewImage) -> Result<Created, PipelineError> {
         self.faults.check("create")?;
         let mut jobs = lock(&self.jobs);
-        if jobs.contains_key(&image.image_id) {
+        if jobs.contains_key(&image.image_id) || self.is_tombstone(&image.image_id) {
             return Ok(Created::Exists);
         }
-        let record = image.record();
-        let state = JobState {
-            status: record.status,
-            claimant: None,
-            claim_expires_at_ms: None,
-            s3_sequencer: None,
-        };
-        jobs.insert(image.image_id, StoredJob { record, state });
+        jobs.insert(
+            image.image_id,
+            StoredJob {
+                record: image.record(),
+                state: image.state(),
+            },
+        );
         Ok(Created::New)
     }
 
@@ -134,10 +145,10 @@ impl Jobs for MemoryJobs {
                 current: Some(job.state.status),
             });
         }
-        job.state = job.state.after(to, &changes);
+        job.state = job.state.after(to, &changes, now_ms);
         job.record.apply(to, &changes, now_ms);
         lock(&self.writes).push((*id, to));
-        Ok(Transition::Applied)
+        Ok(Transition::Applied(Box::new(job.record.clone())))
     }
 
     async fn delete(&self, id: &ImageId, owner: Option<&str>) -> Result<bool, PipelineError> {
@@ -153,8 +164,53 @@ impl Jobs for MemoryJobs {
         };
         if allowed {
             jobs.remove(id);
+            lock(&self.tombstones).push(*id);
         }
         Ok(allowed)
+    }
+
+    async fn stale(
+        &self,
+        status: Status,
+        created_before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ImageRecord>, PipelineError> {
+        self.faults.check("stale")?;
+        let mut records: Vec<ImageRecord> = lock(&self.jobs)
+            .values()
+            .map(|job| job.record.clone())
+            .filter(|record| record.status == status && record.created_at < created_before_ms)
+            .collect();
+        records.sort_by_key(|record| (record.created_at, record.image_id.to_string()));
+        records.truncate(limit);
+        Ok(records)
+    }
+
+    async fn take_quota(
+        &self,
+        owner: &str,
+        day: &str,
+        limit: u64,
+        _expires_at_secs: i64,
+    ) -> Result<bool, PipelineError> {
+        self.faults.check("quota")?;
+        let mut quotas = lock(&self.quotas);
+        let used = quotas.entry((owner.to_owned(), day.to_owned())).or_default();
+        if *used >= limit {
+            return Ok(false);
+        }
+        *used += 1;
+        Ok(true)
+    }
+
+    async fn note_webhook(&self, id: &ImageId, note: &WebhookNote) -> Result<bool, PipelineError> {
+        self.faults.check("note")?;
+        let mut jobs = lock(&self.jobs);
+        let Some(job) = jobs.get_mut(id) else {
+            return Ok(false);
+        };
+        job.record.webhook = Some(note.clone());
+        Ok(true)
     }
 
     async fn list(&self, query: &ListQuery) -> Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError> {
@@ -163,9 +219,8 @@ impl Jobs for MemoryJobs {
         let mut records: Vec<ImageRecord> = lock(&self.jobs)
             .values()
             .map(|job| job.record.clone())
-            .filter(|record| match &query.owner {
-                Some(owner) => record.owner.as_deref() == Some(owner.as_str()),
-                None => true,
+            .filter(|record| {
+                query.owners.is_empty() || record.owner.as_ref().is_some_and(|owner| query.owners.contains(owner))
             })
             .filter(|record| query.status.is_none_or(|status| record.status == status))
             .filter(|record| {
@@ -194,7 +249,7 @@ pub struct StoredObject {
     pub version_id: String,
 }
 
-/// The bucket in memory, versioned. Operations: `get`, `put`, `presign`, `delete`.
+/// The bucket in memory, versioned. Operations: `get`, `put`, `presign`, `exists`, `delete`.
 #[derive(Debug, Default)]
 pub struct MemoryObjects {
     /// Key -> versions, oldest first.
@@ -257,24 +312,51 @@ impl Objects for MemoryObjects {
         })
     }
 
-    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<Option<String>, PipelineError> {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), PipelineError> {
         self.faults.check("put")?;
-        Ok(Some(self.upload(key, bytes, content_type)))
+        self.upload(key, bytes, content_type);
+        Ok(())
     }
 
-    async fn presign_put(
+    async fn put_new(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<Stored, PipelineError> {
+        self.faults.check("put")?;
+        if !self.versions(key).is_empty() {
+            return Ok(Stored::Exists);
+        }
+        Ok(Stored::New(Some(self.upload(key, bytes, content_type))))
+    }
+
+    async fn presign_upload(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires_in: Duration,
     ) -> Result<PresignedUpload, PipelineError> {
         self.faults.check("presign")?;
         Ok(PresignedUpload {
             method: "PUT".into(),
             url: format!("memory://bucket/{key}?expires={}", expires_in.as_secs()),
-            headers: vec![("content-type".into(), content_type.into())],
+            headers: vec![
+                ("content-length".into(), content_length.to_string()),
+                ("content-type".into(), content_type.into()),
+                ("if-none-match".into(), "*".into()),
+            ],
             expires_in_secs: expires_in.as_secs(),
         })
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, PipelineError> {
+        self.faults.check("exists")?;
+        Ok(!self.versions(key).is_empty())
+    }
+
+    async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), PipelineError> {
+        self.faults.check("delete")?;
+        if let Some(versions) = lock(&self.objects).get_mut(key) {
+            versions.retain(|v| v.version_id != version_id);
+        }
+        Ok(())
     }
 
     async fn delete_all_versions(&self, keys: &[String]) -> Result<usize, PipelineError> {
@@ -318,6 +400,41 @@ impl InferenceQueue for MemoryQueue {
             pixels,
         });
         Ok(())
+    }
+}
+
+/// The event bus in memory. Operation: `publish`.
+#[derive(Debug, Default)]
+pub struct MemoryEvents {
+    published: Mutex<Vec<ImageEvent>>,
+    pub faults: Faults,
+}
+
+impl MemoryEvents {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn published(&self) -> Vec<ImageEvent> {
+        lock(&self.published).clone()
+    }
+}
+
+impl Events for MemoryEvents {
+    async fn publish(&self, events: &[ImageEvent]) -> Result<(), PipelineError> {
+        self.faults.check("publish")?;
+        lock(&self.published).extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// The announcements of a stage, in memory.
+pub type MemoryAnnouncer = Announcer<MemoryEvents, MemoryObjects>;
+
+pub fn memory_announcer() -> MemoryAnnouncer {
+    Announcer {
+        events: MemoryEvents::new(),
+        objects: MemoryObjects::new(),
     }
 }
 

@@ -15,36 +15,53 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
+use imgpipe_aws::events::EventBridgeEvents;
+use imgpipe_aws::objects::S3Objects;
 use imgpipe_aws::store::DynamoJobs;
 use imgpipe_aws::AwsConfig;
 use imgpipe_domain::config::InferenceConfig;
+use imgpipe_domain::events::{Announce, Announcer};
 use imgpipe_domain::messages::{InferenceRequest, ModelRef, PIXELS_ATTRIBUTE};
 use imgpipe_domain::ports::Jobs;
 use imgpipe_domain::record::{Changes, Prediction, Transition};
-use imgpipe_domain::retry::{self, settle_failure, Ack, Delivery};
+use imgpipe_domain::retry::{announce, ended_before, settle_failure, Ack, Delivery};
 use imgpipe_domain::time::now_ms;
 use imgpipe_domain::{telemetry, ErrorCode, PipelineError, Status};
 use tracing::{info, info_span, warn, Instrument};
 
 pub use model::Model;
 
-pub struct Inferrer<J, M> {
+pub struct Inferrer<J, M, A> {
     pub config: InferenceConfig,
     pub model: Arc<M>,
     pub jobs: J,
+    /// Announces each completed job: the event, and the result file of an ingested image.
+    pub announcer: A,
 }
 
-impl<J: Jobs, M: Model> Inferrer<J, M> {
-    pub fn new(config: InferenceConfig, model: Arc<M>, jobs: J) -> Self {
-        Self { config, model, jobs }
+impl<J: Jobs, M: Model, A: Announce> Inferrer<J, M, A> {
+    pub fn new(config: InferenceConfig, model: Arc<M>, jobs: J, announcer: A) -> Self {
+        Self {
+            config,
+            model,
+            jobs,
+            announcer,
+        }
     }
 }
 
-impl<M: Model> Inferrer<DynamoJobs, M> {
-    /// The function as deployed: the job table in DynamoDB.
+/// The function as deployed.
+pub type AwsInferrer<M> = Inferrer<DynamoJobs, M, Announcer<EventBridgeEvents, S3Objects>>;
+
+impl<M: Model> AwsInferrer<M> {
+    /// The job table in DynamoDB, announcements through EventBridge (and S3 for ingested images).
     pub fn on_aws(config: InferenceConfig, model: Arc<M>, aws: &AwsConfig) -> Self {
         let jobs = DynamoJobs::new(aws.dynamodb(), &config.table_name);
-        Self::new(config, model, jobs)
+        let announcer = Announcer {
+            events: EventBridgeEvents::new(aws.eventbridge(), &config.event_bus_name),
+            objects: S3Objects::new(aws.s3(), &config.bucket_name),
+        };
+        Self::new(config, model, jobs, announcer)
     }
 }
 
@@ -55,13 +72,16 @@ struct Job<'a> {
     delivery: Delivery,
     pixels: Vec<u8>,
     loaded_at_ms: i64,
-    /// When the API created the job, for the end-to-end time.
+    /// When the job was created, for the end-to-end time.
     created_at_ms: i64,
 }
 
 const STAGE: &str = "inference";
 
-pub async fn handle_batch<J: Jobs, M: Model>(inferrer: &Inferrer<J, M>, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_batch<J: Jobs, M: Model, A: Announce>(
+    inferrer: &Inferrer<J, M, A>,
+    event: SqsEvent,
+) -> SqsBatchResponse {
     telemetry::batch_size(STAGE, event.records.len());
     let mut response = SqsBatchResponse::default();
     let mut fail = |message: &SqsMessage| response.add_failure(message.message_id.clone().unwrap_or_default());
@@ -118,15 +138,23 @@ pub async fn handle_batch<J: Jobs, M: Model>(inferrer: &Inferrer<J, M>, event: S
     response
 }
 
-async fn settle_all<J: Jobs, M: Model>(
-    inferrer: &Inferrer<J, M>,
+async fn settle_all<J: Jobs, M: Model, A: Announce>(
+    inferrer: &Inferrer<J, M, A>,
     jobs: Vec<Job<'_>>,
     err: PipelineError,
     mut response: SqsBatchResponse,
 ) -> SqsBatchResponse {
     for job in jobs {
-        let max = inferrer.config.max_receive_count;
-        if settle_failure(STAGE, &inferrer.jobs, &job.request.image_id, &err, &job.delivery, max).await == Ack::Retry {
+        let ack = settle_failure(
+            STAGE,
+            &inferrer.jobs,
+            &inferrer.announcer,
+            &job.request.image_id,
+            &err,
+            &job.delivery,
+        )
+        .await;
+        if ack == Ack::Retry {
             response.add_failure(job.message.message_id.clone().unwrap_or_default());
         }
     }
@@ -139,7 +167,7 @@ enum Loaded<'a> {
     Settled(Ack),
 }
 
-async fn load<'a, J: Jobs, M: Model>(inferrer: &Inferrer<J, M>, message: &'a SqsMessage) -> Loaded<'a> {
+async fn load<'a, J: Jobs, M: Model, A: Announce>(inferrer: &Inferrer<J, M, A>, message: &'a SqsMessage) -> Loaded<'a> {
     let request: InferenceRequest = match serde_json::from_str(message.body.as_deref().unwrap_or_default()) {
         Ok(request) => request,
         Err(err) => {
@@ -150,27 +178,38 @@ async fn load<'a, J: Jobs, M: Model>(inferrer: &Inferrer<J, M>, message: &'a Sqs
     let delivery = Delivery::from_attributes(&message.attributes);
     let span = info_span!("inference", image_id = %request.image_id);
     async {
-        if retry::is_final_delivery(&delivery, inferrer.config.max_receive_count) {
-            return Loaded::Settled(retry::give_up(STAGE, &inferrer.jobs, &request.image_id, &delivery).await);
-        }
-        // A duplicate or late delivery for a settled job does no work at all.
-        let max = inferrer.config.max_receive_count;
+        let settle = |err: PipelineError| async move {
+            settle_failure(
+                STAGE,
+                &inferrer.jobs,
+                &inferrer.announcer,
+                &request.image_id,
+                &err,
+                &delivery,
+            )
+            .await
+        };
+        // A duplicate or late delivery for a settled job does no work; a redelivery announces it again.
         let created_at_ms = match inferrer.jobs.get(&request.image_id).await {
             Ok(Some(record)) if !record.status.is_terminal() => record.created_at,
             Ok(Some(record)) => {
-                info!(status = %record.status, "job already settled; duplicate delivery ignored");
-                return Loaded::Settled(Ack::Done);
+                return Loaded::Settled(ended_before(STAGE, &inferrer.announcer, &record, &delivery).await)
             }
             Ok(None) => {
                 warn!("no record for this image (expired or deleted); dropping the message");
                 return Loaded::Settled(Ack::Done);
             }
-            Err(err) => {
-                return Loaded::Settled(
-                    settle_failure(STAGE, &inferrer.jobs, &request.image_id, &err, &delivery, max).await,
-                )
-            }
+            Err(err) => return Loaded::Settled(settle(err).await),
         };
+        let served = inferrer.model.model_ref();
+        if request.model.name != served.name {
+            let err = PipelineError::permanent_because(
+                ErrorCode::Internal,
+                "the image reached the wrong model",
+                format!("a request for {} on the queue of {}", request.model.name, served.name),
+            );
+            return Loaded::Settled(settle(err).await);
+        }
         match message_pixels(message, inferrer.model.input_bytes()) {
             Ok(pixels) => Loaded::Job(Box::new(Job {
                 message,
@@ -180,9 +219,7 @@ async fn load<'a, J: Jobs, M: Model>(inferrer: &Inferrer<J, M>, message: &'a Sqs
                 loaded_at_ms: now_ms(),
                 created_at_ms,
             })),
-            Err(err) => {
-                Loaded::Settled(settle_failure(STAGE, &inferrer.jobs, &request.image_id, &err, &delivery, max).await)
-            }
+            Err(err) => Loaded::Settled(settle(err).await),
         }
     }
     .instrument(span)
@@ -214,8 +251,8 @@ fn message_pixels(message: &SqsMessage, expected: usize) -> Result<Vec<u8>, Pipe
     }
 }
 
-async fn complete<J: Jobs, M: Model>(
-    inferrer: &Inferrer<J, M>,
+async fn complete<J: Jobs, M: Model, A: Announce>(
+    inferrer: &Inferrer<J, M, A>,
     job: &Job<'_>,
     predictions: Vec<Prediction>,
     inference_ms: i64,
@@ -223,45 +260,36 @@ async fn complete<J: Jobs, M: Model>(
     let model: ModelRef = inferrer.model.model_ref();
     let image_id = job.request.image_id;
     let now = now_ms();
-    // The result lives in the job's DynamoDB item only: a copy in S3 would be a PUT per image
-    // (about 14% of the all-in cost, bench/cost.py) that nothing reads.
-    let result = async {
-        let timings = vec![
+    let queue_wait = (job.loaded_at_ms - job.request.sent_at_ms).max(0);
+    // The result lives in the job's DynamoDB item: a copy in S3 would be a PUT per image that nothing
+    // reads (ingested images get their result file from the announcement).
+    let changes = Changes {
+        predictions: Some(predictions),
+        model: Some(model),
+        timings_ms: vec![
             ("inference", inference_ms),
-            (
-                "inference_queue_wait",
-                (job.loaded_at_ms - job.request.sent_at_ms).max(0),
-            ),
+            ("inference_queue_wait", queue_wait),
             ("end_to_end", now - job.created_at_ms),
-        ];
-        let changes = Changes {
-            predictions: Some(predictions.clone()),
-            model: Some(model.clone()),
-            timings_ms: timings,
-            ..Changes::default()
-        };
-        inferrer
-            .jobs
-            .transition(&image_id, Status::Completed, changes, now)
-            .await
-    }
-    .await;
-    match result {
-        Ok(Transition::Applied) => {
+        ],
+        ..Changes::default()
+    };
+    match inferrer
+        .jobs
+        .transition(&image_id, Status::Completed, changes, now)
+        .await
+    {
+        Ok(Transition::Applied(record)) => {
             telemetry::image_processed(STAGE);
-            telemetry::stage_ms(
-                STAGE,
-                "queue_wait",
-                (job.loaded_at_ms - job.request.sent_at_ms).max(0) as f64,
-            );
+            telemetry::stage_ms(STAGE, "queue_wait", queue_wait as f64);
             telemetry::stage_ms(STAGE, "end_to_end", (now - job.created_at_ms) as f64);
-            let top = predictions.first();
+            telemetry::job_ended(&record);
+            let top = record.predictions.as_ref().and_then(|p| p.first());
             info!(
                 label = top.map(|p| p.label.as_str()),
                 score = top.map(|p| p.score),
                 "completed"
             );
-            Ack::Done
+            announce(STAGE, &inferrer.announcer, &record).await
         }
         Ok(Transition::Rejected { current }) => {
             info!(?current, "job already settled; duplicate result not recorded");
@@ -271,10 +299,10 @@ async fn complete<J: Jobs, M: Model>(
             settle_failure(
                 STAGE,
                 &inferrer.jobs,
+                &inferrer.announcer,
                 &image_id,
                 &err,
                 &job.delivery,
-                inferrer.config.max_receive_count,
             )
             .await
         }
@@ -291,7 +319,7 @@ mod tests {
     use imgpipe_domain::config::Env;
     use imgpipe_domain::keys;
     use imgpipe_domain::record::NewImage;
-    use imgpipe_domain::testing::MemoryJobs;
+    use imgpipe_domain::testing::{memory_announcer, MemoryAnnouncer, MemoryJobs};
     use imgpipe_domain::{Fault, ImageId};
     use imgpipe_model::ModelError;
 
@@ -337,30 +365,36 @@ mod tests {
         }
     }
 
-    fn inferrer(max_receive_count: u32) -> Inferrer<MemoryJobs, FakeModel> {
+    type Memory = Inferrer<MemoryJobs, FakeModel, MemoryAnnouncer>;
+
+    fn inferrer() -> Memory {
         let vars = HashMap::from([
             ("IMGPIPE_TABLE_NAME", "t".to_owned()),
-            ("IMGPIPE_MAX_RECEIVE_COUNT", max_receive_count.to_string()),
+            ("IMGPIPE_BUCKET_NAME", "b".to_owned()),
+            ("IMGPIPE_EVENT_BUS_NAME", "bus".to_owned()),
             ("IMGPIPE_TOP_K", "3".to_owned()),
         ]);
         let config = InferenceConfig::from_env(&Env(|name: &str| vars.get(name).cloned())).unwrap();
-        Inferrer::new(config, Arc::new(FakeModel::default()), MemoryJobs::new())
+        Inferrer::new(
+            config,
+            Arc::new(FakeModel::default()),
+            MemoryJobs::new(),
+            memory_announcer(),
+        )
     }
 
-    async fn preprocessed_job(inferrer: &Inferrer<MemoryJobs, FakeModel>) -> ImageId {
+    async fn preprocessed_job(inferrer: &Memory) -> ImageId {
         let image_id = ImageId::new_random();
         inferrer
             .jobs
-            .create(&NewImage {
+            .create(&NewImage::pending_upload(
                 image_id,
-                owner: None,
-                content_type: "image/png".into(),
-                filename: None,
-                s3_key: keys::upload_key(&image_id),
-                created_at_ms: 1,
-                expires_at_secs: 86_400,
-                request_fingerprint: None,
-            })
+                None,
+                "image/png",
+                keys::upload_key(&image_id),
+                1,
+                86_400,
+            ))
             .await
             .unwrap();
         inferrer
@@ -372,13 +406,17 @@ mod tests {
     }
 
     fn request_message(image_id: ImageId, pixels: Option<Vec<u8>>, receive_count: u32) -> SqsMessage {
+        request_for("fake", image_id, pixels, receive_count)
+    }
+
+    fn request_for(model: &str, image_id: ImageId, pixels: Option<Vec<u8>>, receive_count: u32) -> SqsMessage {
         let request = InferenceRequest {
             image_id,
             width: 2,
             height: 2,
             source_version: None,
             model: ModelRef {
-                name: "fake".into(),
+                name: model.into(),
                 version: "1".into(),
             },
             sent_at_ms: 3,
@@ -407,7 +445,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_is_classified_in_one_run_and_each_job_completes() {
-        let inferrer = inferrer(5);
+        let inferrer = inferrer();
         let ids = [preprocessed_job(&inferrer).await, preprocessed_job(&inferrer).await];
         let messages = ids
             .iter()
@@ -438,7 +476,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_message_with_unusable_pixels_fails_alone() {
-        let inferrer = inferrer(5);
+        let inferrer = inferrer();
         let (good, short, missing) = (
             preprocessed_job(&inferrer).await,
             preprocessed_job(&inferrer).await,
@@ -465,7 +503,7 @@ mod tests {
 
     #[tokio::test]
     async fn settled_missing_and_foreign_messages_do_no_work() {
-        let inferrer = inferrer(5);
+        let inferrer = inferrer();
         let done = preprocessed_job(&inferrer).await;
         inferrer
             .jobs
@@ -487,25 +525,74 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_model_run_is_retried_then_exhausted() {
-        let inferrer = inferrer(4);
+    async fn a_failed_model_run_leaves_every_message_for_redelivery() {
+        let inferrer = inferrer();
         let id = preprocessed_job(&inferrer).await;
-        inferrer.model.fail_next.store(2, Ordering::SeqCst);
-        let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 1)])).await;
-        assert_eq!(failures(&response), 1, "transient: left for redelivery");
+        inferrer.model.fail_next.store(3, Ordering::SeqCst);
+        for receive_count in 1..=3 {
+            let response = handle_batch(
+                &inferrer,
+                batch(vec![request_message(id, Some(vec![1; 12]), receive_count)]),
+            )
+            .await;
+            assert_eq!(
+                failures(&response),
+                1,
+                "transient: left for redelivery, then for the DLQ"
+            );
+        }
         assert_eq!(inferrer.jobs.record(&id).unwrap().status, Status::Preprocessed);
-        let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 3)])).await;
-        assert_eq!(failures(&response), 1, "still failed, so SQS moves it to the DLQ");
+        let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 4)])).await;
+        assert_eq!(failures(&response), 0);
+        assert_eq!(inferrer.jobs.record(&id).unwrap().status, Status::Completed);
+    }
+
+    #[tokio::test]
+    async fn a_completion_is_announced_and_a_failed_announcement_is_made_by_the_redelivery() {
+        let inferrer = inferrer();
+        let id = preprocessed_job(&inferrer).await;
+        inferrer.announcer.events.faults.inject("publish", Fault::Transient, 1);
+        let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![9; 12]), 1)])).await;
+        assert_eq!(failures(&response), 1, "not announced yet: left for redelivery");
+        assert_eq!(
+            inferrer.jobs.record(&id).unwrap().status,
+            Status::Completed,
+            "the result is not held back"
+        );
+        // A duplicate first delivery of another message does nothing; the redelivery announces.
+        assert_eq!(
+            failures(&handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![9; 12]), 1)])).await),
+            0
+        );
+        assert!(inferrer.announcer.events.published().is_empty());
+        assert_eq!(
+            failures(&handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![9; 12]), 2)])).await),
+            0
+        );
+        let events = inferrer.announcer.events.published();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].detail_type, imgpipe_domain::events::COMPLETED);
+        assert_eq!(events[0].detail.predictions.as_ref().unwrap()[0].class_index, 9);
+        assert_eq!(inferrer.model.runs.load(Ordering::SeqCst), 1, "the model ran once");
+    }
+
+    #[tokio::test]
+    async fn a_request_for_another_model_fails_as_internal() {
+        let inferrer = inferrer();
+        let id = preprocessed_job(&inferrer).await;
+        let response = handle_batch(&inferrer, batch(vec![request_for("other", id, Some(vec![1; 12]), 1)])).await;
+        assert_eq!(failures(&response), 0);
         assert_eq!(
             inferrer.jobs.record(&id).unwrap().error.map(|e| e.code),
-            Some(ErrorCode::RetriesExhausted)
+            Some(ErrorCode::Internal)
         );
+        assert_eq!(inferrer.model.runs.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
     async fn store_faults_leave_the_message_for_redelivery() {
         for (operation, fault) in [("get", Fault::Transient), ("transition", Fault::Configuration)] {
-            let inferrer = inferrer(5);
+            let inferrer = inferrer();
             let id = preprocessed_job(&inferrer).await;
             inferrer.jobs.faults.inject(operation, fault, 1);
             let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 1)])).await;
@@ -523,19 +610,6 @@ mod tests {
                 "{operation}"
             );
         }
-    }
-
-    #[tokio::test]
-    async fn the_final_delivery_records_retries_exhausted_without_running_the_model() {
-        let inferrer = inferrer(4);
-        let id = preprocessed_job(&inferrer).await;
-        let response = handle_batch(&inferrer, batch(vec![request_message(id, Some(vec![1; 12]), 4)])).await;
-        assert_eq!(failures(&response), 1);
-        assert_eq!(inferrer.model.runs.load(Ordering::SeqCst), 0);
-        assert_eq!(
-            inferrer.jobs.record(&id).unwrap().error.map(|e| e.code),
-            Some(ErrorCode::RetriesExhausted)
-        );
     }
 
     fn with_attribute(name: &str, attribute: SqsMessageAttribute) -> SqsMessage {

@@ -6,41 +6,56 @@ use std::io::Cursor;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use imgpipe_domain::config::{Env, PreprocessConfig};
+use imgpipe_domain::events::FAILED;
 use imgpipe_domain::keys;
-use imgpipe_domain::model_spec::ModelBundle;
+use imgpipe_domain::model_spec::ModelMetadata;
 use imgpipe_domain::ports::Jobs;
 use imgpipe_domain::record::NewImage;
-use imgpipe_domain::testing::{model_dir, MemoryJobs, MemoryObjects, MemoryQueue};
+use imgpipe_domain::testing::{
+    memory_announcer, MemoryAnnouncer, MemoryJobs, MemoryObjects, MemoryQueue, SAMPLE_MODEL_JSON,
+};
 use imgpipe_domain::{ErrorCode, Fault, ImageId, Status};
 use serde_json::json;
 
 use crate::{handle_batch, Preprocessor};
 
-type Memory = Preprocessor<MemoryJobs, MemoryObjects, MemoryQueue>;
+type Memory = Preprocessor<MemoryJobs, MemoryObjects, MemoryQueue, MemoryAnnouncer>;
 
-const QUEUE_URL: &str = "https://sqs.test/imgpipe-test-inference";
+const LITE0_QUEUE: &str = "https://sqs.test/imgpipe-test-inference-efficientnet-lite0";
+const TINY_QUEUE: &str = "https://sqs.test/imgpipe-test-inference-tiny";
 
-fn preprocessor_with(max_receive_count: u32, max_bytes: u64) -> Memory {
+/// Two deployed models: Lite0 (224 px, centre crop, the default) and a 32x24 stretch model.
+fn manifest() -> String {
+    let lite0 = ModelMetadata::from_json(SAMPLE_MODEL_JSON, std::path::Path::new("m")).unwrap();
+    let mut first = lite0.deployed();
+    first.queue_url = Some(LITE0_QUEUE.into());
+    let second = json!({"name": "tiny", "version": "1.0.0", "variant": "fp32", "num_classes": 10,
+        "input": {"height": 24, "width": 32},
+        "preprocess": {"resize": "stretch", "filter": "bilinear", "antialias": true},
+        "queue_url": TINY_QUEUE});
+    json!([first, second]).to_string()
+}
+
+fn preprocessor_with(max_bytes: u64) -> Memory {
     let vars = HashMap::from([
         ("IMGPIPE_TABLE_NAME", "t".to_owned()),
         ("IMGPIPE_BUCKET_NAME", "b".to_owned()),
-        ("IMGPIPE_INFERENCE_QUEUE_URL", QUEUE_URL.to_owned()),
-        ("IMGPIPE_MAX_RECEIVE_COUNT", max_receive_count.to_string()),
+        ("IMGPIPE_MODELS", manifest()),
+        ("IMGPIPE_EVENT_BUS_NAME", "bus".to_owned()),
         ("IMGPIPE_MAX_UPLOAD_BYTES", max_bytes.to_string()),
     ]);
     let config = PreprocessConfig::from_env(&Env(|name: &str| vars.get(name).cloned())).unwrap();
-    let model = ModelBundle::load(&model_dir("preprocess-handler", b"weights")).unwrap();
     Preprocessor::new(
         config,
-        model,
         MemoryJobs::new(),
         MemoryObjects::new(),
         MemoryQueue::new(),
+        memory_announcer(),
     )
 }
 
 fn preprocessor() -> Memory {
-    preprocessor_with(5, 25 * 1024 * 1024)
+    preprocessor_with(25 * 1024 * 1024)
 }
 
 fn png(width: u32, height: u32) -> Vec<u8> {
@@ -53,20 +68,21 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 }
 
 async fn new_job(p: &Memory) -> ImageId {
+    new_job_for(p, None).await
+}
+
+async fn new_job_for(p: &Memory, model: Option<&str>) -> ImageId {
     let image_id = ImageId::new_random();
-    p.jobs
-        .create(&NewImage {
-            image_id,
-            owner: Some("alice".into()),
-            content_type: "image/png".into(),
-            filename: None,
-            s3_key: keys::upload_key(&image_id),
-            created_at_ms: 1,
-            expires_at_secs: 86_400,
-            request_fingerprint: None,
-        })
-        .await
-        .unwrap();
+    let mut image = NewImage::pending_upload(
+        image_id,
+        Some("alice".into()),
+        "image/png",
+        keys::upload_key(&image_id),
+        1,
+        86_400,
+    );
+    image.model_name = model.map(str::to_owned);
+    p.jobs.create(&image).await.unwrap();
     image_id
 }
 
@@ -96,7 +112,11 @@ fn batch(messages: Vec<SqsMessage>) -> SqsEvent {
 
 /// An uploaded job: record, object version and the message of its S3 event.
 async fn uploaded(p: &Memory, bytes: Vec<u8>, receive_count: u32) -> (ImageId, SqsMessage) {
-    let id = new_job(p).await;
+    uploaded_for(p, None, bytes, receive_count).await
+}
+
+async fn uploaded_for(p: &Memory, model: Option<&str>, bytes: Vec<u8>, receive_count: u32) -> (ImageId, SqsMessage) {
+    let id = new_job_for(p, model).await;
     let key = keys::upload_key(&id);
     let size = bytes.len();
     let version = p.objects.upload(&key, bytes, "image/png");
@@ -120,7 +140,8 @@ async fn a_photo_is_decoded_sent_with_its_pixels_and_recorded_preprocessed() {
     assert!(response.batch_item_failures.is_empty());
     let sent = p.queue.sent();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].queue_url, QUEUE_URL);
+    assert_eq!(sent[0].queue_url, LITE0_QUEUE, "the default model");
+    assert_eq!(sent[0].request.model.name, "efficientnet-lite0");
     assert_eq!(sent[0].request.image_id, id);
     assert_eq!((sent[0].request.width, sent[0].request.height), (224, 224));
     assert_eq!(sent[0].pixels.len(), 224 * 224 * 3);
@@ -154,12 +175,47 @@ async fn bad_uploads_fail_the_job_at_once_and_are_not_retried() {
         assert_eq!(record.status, Status::Failed);
         assert_eq!(record.error.map(|e| e.code), Some(code));
         assert!(p.queue.sent().is_empty());
+        assert!(
+            p.objects.versions(&keys::upload_key(&id)).is_empty(),
+            "{code}: the rejected upload is removed"
+        );
+        let events = p.announcer.events.published();
+        assert_eq!((events.len(), events[0].detail_type), (1, FAILED), "{code}: announced");
     }
 }
 
 #[tokio::test]
+async fn each_image_is_prepared_for_its_own_model_and_sent_to_that_model_queue() {
+    let p = preprocessor();
+    let (id, message) = uploaded_for(&p, Some("tiny"), png(320, 200), 1).await;
+    assert!(handle_batch(&p, batch(vec![message]))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let sent = p.queue.sent();
+    assert_eq!(sent[0].queue_url, TINY_QUEUE);
+    assert_eq!((sent[0].request.width, sent[0].request.height), (32, 24));
+    assert_eq!(sent[0].pixels.len(), 32 * 24 * 3);
+    assert_eq!(sent[0].request.model.name, "tiny");
+    assert_eq!(p.jobs.record(&id).unwrap().status, Status::Preprocessed);
+    // A model this deployment does not have (any more) is our fault, not the image's.
+    let (gone, message) = uploaded_for(&p, Some("resnet"), png(64, 64), 1).await;
+    assert!(handle_batch(&p, batch(vec![message]))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let error = p.jobs.record(&gone).unwrap().error.unwrap();
+    assert_eq!(error.code, ErrorCode::Internal);
+    assert_eq!(
+        p.objects.versions(&keys::upload_key(&gone)).len(),
+        1,
+        "an internal failure keeps the upload"
+    );
+}
+
+#[tokio::test]
 async fn an_upload_over_the_limit_is_refused_from_the_event_before_any_download() {
-    let p = preprocessor_with(5, 100);
+    let p = preprocessor_with(100);
     let (id, message) = uploaded(&p, png(64, 64), 1).await;
     p.objects.faults.inject("get", Fault::Transient, 1);
     let response = handle_batch(&p, batch(vec![message])).await;
@@ -219,44 +275,44 @@ async fn transient_and_configuration_faults_leave_the_message_and_the_job_for_a_
 }
 
 #[tokio::test]
-async fn the_last_working_delivery_records_retries_exhausted_and_still_fails_the_message() {
-    let p = preprocessor_with(4, 25 * 1024 * 1024);
-    let (id, message) = uploaded(&p, png(64, 64), 3).await;
-    p.queue.faults.inject("send", Fault::Transient, 1);
-    let response = handle_batch(&p, batch(vec![message])).await;
-    assert_eq!(response.batch_item_failures.len(), 1, "the message goes on to the DLQ");
-    let error = p.jobs.record(&id).unwrap().error.unwrap();
-    assert_eq!(error.code, ErrorCode::RetriesExhausted);
-    assert!(
-        !error.message.contains("injected"),
-        "the cause stays in the log: {}",
-        error.message
-    );
+async fn a_fault_on_every_delivery_leaves_the_job_working_for_the_dead_letter_queue() {
+    let p = preprocessor();
+    let (id, message) = uploaded(&p, png(64, 64), 1).await;
+    p.queue.faults.inject("send", Fault::Transient, 20);
+    for receive_count in 1..=12 {
+        let mut delivery = message.clone();
+        delivery
+            .attributes
+            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        let response = handle_batch(&p, batch(vec![delivery])).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "delivery {receive_count}");
+    }
+    // No delivery gives up on its own: SQS moves the message to the DLQ, whose consumer ends the job.
+    assert_eq!(p.jobs.record(&id).unwrap().status, Status::Preprocessing);
+    assert!(p.announcer.events.published().is_empty());
 }
 
 #[tokio::test]
-async fn the_final_delivery_only_records_the_failure() {
-    let p = preprocessor_with(4, 25 * 1024 * 1024);
-    let (id, message) = uploaded(&p, png(64, 64), 4).await;
-    let response = handle_batch(&p, batch(vec![message])).await;
-    assert_eq!(response.batch_item_failures.len(), 1);
-    assert!(p.queue.sent().is_empty(), "the final delivery does no work");
+async fn a_failure_that_cannot_be_announced_is_announced_by_the_redelivery() {
+    let p = preprocessor();
+    let (id, message) = uploaded(&p, b"%PDF-1.7".to_vec(), 1).await;
+    p.announcer.events.faults.inject("publish", Fault::Transient, 1);
+    let response = handle_batch(&p, batch(vec![message.clone()])).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "left for redelivery");
     assert_eq!(
-        p.jobs.record(&id).unwrap().error.map(|e| e.code),
-        Some(ErrorCode::RetriesExhausted)
+        p.jobs.record(&id).unwrap().status,
+        Status::Failed,
+        "the result is recorded first"
     );
-    // For a job that completed meanwhile the final delivery is a late duplicate: deleted, nothing changed.
-    let p = preprocessor_with(4, 25 * 1024 * 1024);
-    let (id, first) = uploaded(&p, png(64, 64), 1).await;
-    let _ = handle_batch(&p, batch(vec![first.clone()])).await;
-    p.jobs
-        .transition(&id, Status::Completed, Default::default(), 5)
+    let mut again = message;
+    again.attributes.insert("ApproximateReceiveCount".into(), "2".into());
+    assert!(handle_batch(&p, batch(vec![again]))
         .await
-        .unwrap();
-    let mut last = first;
-    last.attributes.insert("ApproximateReceiveCount".into(), "4".into());
-    assert!(handle_batch(&p, batch(vec![last])).await.batch_item_failures.is_empty());
-    assert_eq!(p.jobs.record(&id).unwrap().status, Status::Completed);
+        .batch_item_failures
+        .is_empty());
+    let events = p.announcer.events.published();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].detail.image_id, id);
 }
 
 #[tokio::test]
@@ -313,4 +369,75 @@ async fn messages_that_are_not_for_us_are_dropped_without_a_retry() {
         "no record is invented for a stray upload"
     );
     assert!(p.queue.sent().is_empty() && p.jobs.writes().is_empty());
+}
+
+/// An ingest notification as real S3 sends it: the writer's principal, the key URL-encoded.
+fn ingest_event(key: &str, version: &str, principal: &str) -> serde_json::Value {
+    let mut record = record(key, version, 10, "0055AED6DCD90281E5", "ObjectCreated:Put");
+    record["userIdentity"] = json!({"principalId": principal});
+    json!({"Records": [record]})
+}
+
+#[tokio::test]
+async fn an_object_under_the_ingest_prefix_becomes_a_job_of_its_writer() {
+    let p = preprocessor();
+    let key = "ingest/batch-7/cat 1.png";
+    let version = p.objects.upload(key, png(120, 80), "image/png");
+    let body = ingest_event("ingest/batch-7/cat+1.png", &version, "AWS:AROAEXAMPLEROLE:sync-session");
+    let response = handle_batch(&p, batch(vec![message("m1", body.clone(), 1)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let id = ImageId::for_ingested_object("b", key, Some(&version));
+    let record = p.jobs.record(&id).unwrap();
+    assert_eq!(record.status, Status::Preprocessed);
+    assert_eq!(
+        record.owner.as_deref(),
+        Some("iam:AROAEXAMPLEROLE"),
+        "the session name is not part of the owner"
+    );
+    assert_eq!(record.source_key.as_deref(), Some("batch-7/cat 1.png"));
+    assert_eq!(record.filename.as_deref(), Some("batch-7/cat 1.png"));
+    assert_eq!(record.model_name.as_deref(), Some("efficientnet-lite0"));
+    assert_eq!(p.queue.sent().len(), 1);
+    // The same event again (another message) is the same job: nothing more is done.
+    assert!(handle_batch(&p, batch(vec![message("m2", body, 1)]))
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(p.queue.sent().len(), 1);
+    // A new version of the key is a new job.
+    let v2 = p.objects.upload(key, png(120, 80), "image/png");
+    let body = ingest_event("ingest/batch-7/cat+1.png", &v2, "AWS:AROAEXAMPLEROLE:sync-session");
+    assert!(handle_batch(&p, batch(vec![message("m3", body, 1)]))
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(p.queue.sent().len(), 2);
+    assert_ne!(p.queue.sent()[1].request.image_id, id);
+}
+
+#[tokio::test]
+async fn a_rejected_ingested_object_gets_its_result_file_and_stays_where_its_owner_put_it() {
+    let p = preprocessor();
+    let key = "ingest/batch-7/notes.txt";
+    let version = p.objects.upload(key, b"not an image".to_vec(), "text/plain");
+    let body = ingest_event(key, &version, "AWS:AIDAEXAMPLEUSER");
+    assert!(handle_batch(&p, batch(vec![message("m", body, 1)]))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let id = ImageId::for_ingested_object("b", key, Some(&version));
+    assert_eq!(
+        p.jobs.record(&id).unwrap().error.map(|e| e.code),
+        Some(ErrorCode::NotAnImage)
+    );
+    let result = p.announcer.objects.versions("results/batch-7/notes.txt.json");
+    assert_eq!(result.len(), 1, "the result file mirrors the key");
+    let file: serde_json::Value = serde_json::from_slice(&result[0].bytes).unwrap();
+    assert_eq!(file["error"]["code"], "not_an_image");
+    assert_eq!(
+        p.objects.versions(key).len(),
+        1,
+        "the owner's own object is not deleted"
+    );
+    assert_eq!(p.announcer.events.published()[0].detail_type, FAILED);
 }

@@ -5,7 +5,7 @@
 use imgpipe_domain::keys;
 use imgpipe_domain::limits::Limits;
 use imgpipe_domain::messages::InferenceRequest;
-use imgpipe_domain::model_spec::{PreprocessSpec, ResizeFilter};
+use imgpipe_domain::model_spec::{PixelRule, Resize, ResizeFilter};
 use imgpipe_domain::s3_event::{normalized_sequencer, parse_s3_message, S3Message};
 
 use crate::jpeg::{dc_scans_only, decode_scaled};
@@ -14,11 +14,12 @@ use crate::preprocess;
 /// Any bytes through the preprocess stage's whole decode path: sniff, limits, decode, orientation,
 /// colour conversion, resize and crop. It may refuse them, never panic, hang or allocate without bound.
 pub fn preprocess_any_upload(bytes: &[u8]) {
-    let spec = PreprocessSpec {
-        resize_shorter_side: 256,
+    let spec = PixelRule {
+        width: 224,
+        height: 224,
+        resize: Resize::ShorterSideThenCenterCrop { shorter_side: 256 },
         filter: ResizeFilter::Bicubic,
         antialias: true,
-        center_crop: 224,
     };
     // The production byte limit; a pixel limit below production's so that libFuzzer's 2 GB RSS cap
     // measures leaks and blow-ups rather than the legitimate cost of a 50 MP photo.

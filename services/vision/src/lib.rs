@@ -1,4 +1,4 @@
-//! Bytes of an upload -> the model-ready RGB pixels, following the model's `PreprocessSpec`.
+//! Bytes of an upload -> the model-ready RGB pixels, following the model's `PixelRule`.
 //!
 //! Every check that can reject an image without decoding it comes first: the format is sniffed from the
 //! content (never the name or Content-Type) and the pixel count is read from the header, so a
@@ -12,7 +12,8 @@
 //!   header-only decode-memory estimate.
 //! - `decode`: upright RGB, composited over white; large JPEGs at 1/2-1/8 scale in the DCT domain.
 //! - [`jpeg`]: marker-level surgery that keeps only the DC scans of a progressive JPEG (1/8 scale).
-//! - [`resize`]: resize the shorter side and crop the centre in one pass (crop first, same samples).
+//! - [`resize`]: resize the shorter side and crop the centre in one pass (crop first, same samples), or
+//!   stretch to the input size.
 //! - `fuzzing` (feature `fuzzing`): the properties the fuzz targets check.
 
 mod decode;
@@ -24,7 +25,7 @@ pub mod sniff;
 
 use image::ImageFormat;
 use imgpipe_domain::limits::{check_size, Limits};
-use imgpipe_domain::model_spec::PreprocessSpec;
+use imgpipe_domain::model_spec::PixelRule;
 use imgpipe_domain::{ErrorCode, PipelineError};
 
 pub use sniff::{decode_memory_estimate, jpeg_is_complete, jpeg_scan_count, sniff, ACCEPTED_FORMATS, MAX_JPEG_SCANS};
@@ -43,7 +44,7 @@ pub struct Preprocessed {
 
 /// Sniff, check limits, decode (first frame), apply EXIF orientation, convert to RGB, resize the shorter
 /// side, and crop the centre.
-pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Result<Preprocessed, PipelineError> {
+pub fn preprocess(bytes: &[u8], rule: &PixelRule, limits: &Limits) -> Result<Preprocessed, PipelineError> {
     check_size(bytes.len() as u64, limits.max_bytes)?;
     let format = sniff(bytes)?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
@@ -62,15 +63,15 @@ pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Resul
         }
     }
     let (rgb, (source_width, source_height)) =
-        decode::decode_upright_rgb(bytes, format, limits, spec.resize_shorter_side)?;
+        decode::decode_upright_rgb(bytes, format, limits, rule.min_decoded_shorter_side())?;
     let (decoded_width, decoded_height) = rgb.dimensions();
-    let pixels = resize::resize_and_crop(rgb.into_raw(), decoded_width, decoded_height, spec)?;
+    let pixels = resize::resize_to_rule(rgb.into_raw(), decoded_width, decoded_height, rule)?;
     Ok(Preprocessed {
         format,
         source_width,
         source_height,
-        width: spec.center_crop,
-        height: spec.center_crop,
+        width: rule.width,
+        height: rule.height,
         pixels,
     })
 }
@@ -79,26 +80,27 @@ pub fn preprocess(bytes: &[u8], spec: &PreprocessSpec, limits: &Limits) -> Resul
 mod tests {
     use super::*;
     use crate::decode::decode_jpeg_reduced;
-    use crate::resize::{center_crop_origin, resize_and_crop, resized_dimensions};
+    use crate::resize::{center_crop_origin, resize_to_rule, resized_dimensions};
     use fast_image_resize::images::Image;
     use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
     use image::{DynamicImage, ImageReader};
     use image::{ImageBuffer, Rgb};
-    use imgpipe_domain::model_spec::ResizeFilter;
+    use imgpipe_domain::model_spec::{Resize, ResizeFilter};
     use std::io::Cursor;
 
     /// The Lite0 rule: shorter side to 256, bicubic with antialiasing, centre crop 224.
     struct Sample {
-        preprocess: PreprocessSpec,
+        preprocess: PixelRule,
     }
 
     fn sample() -> Sample {
         Sample {
-            preprocess: PreprocessSpec {
-                resize_shorter_side: 256,
+            preprocess: PixelRule {
+                width: 224,
+                height: 224,
+                resize: Resize::ShorterSideThenCenterCrop { shorter_side: 256 },
                 filter: ResizeFilter::Bicubic,
                 antialias: true,
-                center_crop: 224,
             },
         }
     }
@@ -155,6 +157,29 @@ mod tests {
             assert!(left[0] > 200 && left[2] < 60, "{format:?} left {left:?}");
             assert!(right[2] > 200 && right[0] < 60, "{format:?} right {right:?}");
         }
+    }
+
+    #[test]
+    fn the_stretch_rule_keeps_the_whole_image_at_any_input_shape() {
+        let rule = PixelRule {
+            width: 48,
+            height: 32,
+            resize: Resize::Stretch,
+            filter: ResizeFilter::Bilinear,
+            antialias: true,
+        };
+        let out = preprocess(
+            &encode(&two_tone(320, 200), ImageFormat::Png),
+            &rule,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!((out.width, out.height, out.pixels.len()), (48, 32, 48 * 32 * 3));
+        // Nothing is cropped away: the first and last columns are the image's own edges.
+        let row = 16 * 48 * 3;
+        assert!(out.pixels[row] > 200 && out.pixels[row + 2] < 60, "left edge red");
+        let last = row + 47 * 3;
+        assert!(out.pixels[last + 2] > 200 && out.pixels[last] < 60, "right edge blue");
     }
 
     #[test]
@@ -225,7 +250,7 @@ mod tests {
             (1200, 800),
             "the image's own size, not the reduced decode's"
         );
-        let full = resize_and_crop(
+        let full = resize_to_rule(
             DynamicImage::from_decoder(
                 ImageReader::with_format(Cursor::new(&bytes), ImageFormat::Jpeg)
                     .into_decoder()
@@ -277,15 +302,15 @@ mod tests {
             }
         }
         let (w, h) = noise.dimensions();
-        let fast = resize_and_crop(noise.clone().into_raw(), w, h, &spec).unwrap();
+        let fast = resize_to_rule(noise.clone().into_raw(), w, h, &spec).unwrap();
 
-        let (rw, rh) = resized_dimensions(w, h, spec.resize_shorter_side);
+        let (rw, rh) = resized_dimensions(w, h, 256);
         let src = Image::from_vec_u8(w, h, noise.into_raw(), PixelType::U8x3).unwrap();
         let mut full = Image::new(rw, rh, PixelType::U8x3);
         let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
         Resizer::new().resize(&src, &mut full, &options).unwrap();
-        let (left, top) = center_crop_origin(rw, rh, spec.center_crop);
-        let crop = spec.center_crop as usize;
+        let (left, top) = center_crop_origin(rw, rh, spec.width);
+        let crop = spec.width as usize;
         let reference: Vec<u8> = (top as usize..top as usize + crop)
             .flat_map(|row| {
                 let start = (row * rw as usize + left as usize) * 3;

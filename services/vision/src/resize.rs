@@ -2,7 +2,7 @@
 
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use imgpipe_domain::model_spec::{PreprocessSpec, ResizeFilter};
+use imgpipe_domain::model_spec::{PixelRule, Resize, ResizeFilter};
 use imgpipe_domain::{ErrorCode, PipelineError};
 
 /// Size of the image after resizing its shorter side to `shorter`, keeping the aspect ratio with the
@@ -24,46 +24,49 @@ pub fn center_crop_origin(width: u32, height: u32, crop: u32) -> (u32, u32) {
     (offset(width), offset(height))
 }
 
-/// Resizes the shorter side to `resize_shorter_side` and crops the centre square, in one pass over only
-/// the source region the crop needs: the same samples as resizing the whole image and then cropping
-/// (the filter still reads the source pixels just outside the region), without the full-size
-/// intermediate. A 100000x1 strip would otherwise need a 25600000x256 buffer (19.7 GB).
-pub(crate) fn resize_and_crop(
+/// Brings the image to the rule's input size: for the centre-crop rule, resizes the shorter side and crops
+/// the centre square in one pass over only the source region the crop needs (the same samples as resizing
+/// the whole image and then cropping, since the filter still reads the source pixels just outside the
+/// region, without the full-size intermediate: a 100000x1 strip would otherwise need a 25600000x256
+/// buffer, 19.7 GB); for the stretch rule, resizes the whole image to the input size.
+pub(crate) fn resize_to_rule(
     rgb: Vec<u8>,
     width: u32,
     height: u32,
-    spec: &PreprocessSpec,
+    rule: &PixelRule,
 ) -> Result<Vec<u8>, PipelineError> {
-    let internal = |e: &dyn std::fmt::Display| PipelineError::permanent(ErrorCode::Internal, format!("resize: {e}"));
-    let (resized_w, resized_h) = resized_dimensions(width, height, spec.resize_shorter_side);
-    let (left, top) = center_crop_origin(resized_w, resized_h, spec.center_crop);
-    let (scale_x, scale_y) = (
-        f64::from(width) / f64::from(resized_w),
-        f64::from(height) / f64::from(resized_h),
-    );
-    let crop = f64::from(spec.center_crop);
-    let (src_left, src_top) = (f64::from(left) * scale_x, f64::from(top) * scale_y);
-    // Rounding must not push the region past the edge, which the resizer refuses.
-    let src_width = (crop * scale_x).min(f64::from(width) - src_left);
-    let src_height = (crop * scale_y).min(f64::from(height) - src_top);
-
+    let internal = |e: &dyn std::fmt::Display| {
+        PipelineError::permanent_because(ErrorCode::Internal, "the image could not be resized", e.to_string())
+    };
     let src = Image::from_vec_u8(width, height, rgb, PixelType::U8x3).map_err(|e| internal(&e))?;
-    let mut cropped = Image::new(spec.center_crop, spec.center_crop, PixelType::U8x3);
-    let filter = match spec.filter {
+    let mut out = Image::new(rule.width, rule.height, PixelType::U8x3);
+    let filter = match rule.filter {
         ResizeFilter::Bilinear => FilterType::Bilinear,
         // Pillow's BICUBIC is the a = -0.5 cubic, which is Catmull-Rom.
         ResizeFilter::Bicubic => FilterType::CatmullRom,
     };
-    let algorithm = if spec.antialias {
+    let algorithm = if rule.antialias {
         ResizeAlg::Convolution(filter)
     } else {
         ResizeAlg::Interpolation(filter)
     };
-    let options = ResizeOptions::new()
-        .resize_alg(algorithm)
-        .crop(src_left, src_top, src_width, src_height);
+    let mut options = ResizeOptions::new().resize_alg(algorithm);
+    if let Resize::ShorterSideThenCenterCrop { shorter_side } = rule.resize {
+        let (resized_w, resized_h) = resized_dimensions(width, height, shorter_side);
+        let (left, top) = center_crop_origin(resized_w, resized_h, rule.width);
+        let (scale_x, scale_y) = (
+            f64::from(width) / f64::from(resized_w),
+            f64::from(height) / f64::from(resized_h),
+        );
+        let crop = f64::from(rule.width);
+        let (src_left, src_top) = (f64::from(left) * scale_x, f64::from(top) * scale_y);
+        // Rounding must not push the region past the edge, which the resizer refuses.
+        let src_width = (crop * scale_x).min(f64::from(width) - src_left);
+        let src_height = (crop * scale_y).min(f64::from(height) - src_top);
+        options = options.crop(src_left, src_top, src_width, src_height);
+    }
     Resizer::new()
-        .resize(&src, &mut cropped, &options)
+        .resize(&src, &mut out, &options)
         .map_err(|e| internal(&e))?;
-    Ok(cropped.into_vec())
+    Ok(out.into_vec())
 }

@@ -4,20 +4,15 @@
 use std::path::PathBuf;
 
 use imgpipe_domain::limits::Limits;
-use imgpipe_domain::model_spec::{PreprocessSpec, ResizeFilter};
+use imgpipe_domain::model_spec::{PixelRule, ResizeFilter};
 use imgpipe_vision::{preprocess, Preprocessed};
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
 }
 
-fn spec() -> PreprocessSpec {
-    PreprocessSpec {
-        resize_shorter_side: 256,
-        filter: ResizeFilter::Bicubic,
-        antialias: true,
-        center_crop: 224,
-    }
+fn spec() -> PixelRule {
+    PixelRule::center_crop(256, 224, ResizeFilter::Bicubic)
 }
 
 fn run(file: &str) -> Result<Preprocessed, imgpipe_domain::PipelineError> {

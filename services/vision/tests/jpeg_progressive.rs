@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use imgpipe_domain::limits::Limits;
-use imgpipe_domain::model_spec::{PreprocessSpec, ResizeFilter};
+use imgpipe_domain::model_spec::{PixelRule, ResizeFilter};
 use imgpipe_vision::jpeg::{dc_scans_only, decode_scaled};
 use imgpipe_vision::preprocess;
 
@@ -42,12 +42,7 @@ fn an_eighth_scale_decode_is_unchanged_without_the_ac_scans() {
 #[test]
 fn preprocessing_takes_the_dc_path_with_the_same_result() {
     // Shorter side 157: a target of 19 makes the reduced decode pick 1/8 (20 pixels).
-    let spec = PreprocessSpec {
-        resize_shorter_side: 19,
-        filter: ResizeFilter::Bicubic,
-        antialias: true,
-        center_crop: 16,
-    };
+    let spec = PixelRule::center_crop(19, 16, ResizeFilter::Bicubic);
     for name in VARIANTS {
         let original = read(name);
         let dc_only = dc_scans_only(&original).unwrap();

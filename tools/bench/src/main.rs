@@ -91,7 +91,7 @@ fn classifier(args: &Args) -> Result<Classifier, Error> {
 }
 
 fn cmd_preprocess(args: &Args) -> Result<Value, Error> {
-    let spec = ModelBundle::load(&args.model_dir)?.meta.preprocess;
+    let spec = ModelBundle::load(&args.model_dir)?.rule;
     let inputs = read_files(&args.files)?;
     let limits = Limits::default();
     let mut all = Vec::new();
@@ -138,7 +138,7 @@ fn cmd_infer(args: &Args) -> Result<Value, Error> {
 
 fn cmd_pipeline(args: &Args) -> Result<Value, Error> {
     let classifier = classifier(args)?;
-    let spec = classifier.metadata().preprocess.clone();
+    let spec = classifier.metadata().rule()?;
     let inputs = read_files(&args.files)?;
     let limits = Limits::default();
     let (mut total, mut pre, mut inf) = (Vec::new(), Vec::new(), Vec::new());
@@ -171,7 +171,7 @@ fn cmd_cold_start(args: &Args, process_start: Instant) -> Result<Value, Error> {
     let classifier = Classifier::load(bundle, &options)?;
     let session_ms = millis(load_start);
     let first = Instant::now();
-    let prepared = preprocess(&bytes, &classifier.metadata().preprocess, &Limits::default())?;
+    let prepared = preprocess(&bytes, &classifier.metadata().rule()?, &Limits::default())?;
     let predictions = classifier.classify(&[&prepared.pixels], 5)?;
     let first_inference_ms = millis(first);
     Ok(json!({

@@ -71,7 +71,7 @@ fn read_labels(dir: &Path) -> Result<Vec<(String, u32)>, String> {
 /// Scores one model on every labelled image.
 fn score(model_dir: &Path, args: &Args, labels: &[(String, u32)]) -> Result<serde_json::Value, String> {
     let bundle = ModelBundle::load(model_dir).map_err(|e| e.to_string())?;
-    let spec = bundle.meta.preprocess.clone();
+    let spec = bundle.rule;
     let options = RuntimeOptions {
         library: args.ort_library.clone(),
         intra_threads: args.threads,

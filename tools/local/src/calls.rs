@@ -88,10 +88,9 @@ struct Recorder(Arc<AwsCalls>);
 
 /// The IAM action an SDK call needs. Reading or deleting a specific object version is its own action.
 fn iam_action(service: &str, operation: &str, context: &BeforeSerializationInterceptorContextRef<'_>) -> String {
-    let service = match service.to_ascii_lowercase().as_str() {
-        "s3" => "s3".to_owned(),
-        "sqs" => "sqs".to_owned(),
-        "dynamodb" => "dynamodb".to_owned(),
+    // The SDK's service names, as IAM's action prefixes.
+    let service = match service.to_ascii_lowercase().replace(' ', "").as_str() {
+        "eventbridge" => "events".to_owned(),
         other => other.to_owned(),
     };
     if service == "s3" && operation == "GetObject" {
@@ -118,6 +117,7 @@ fn iam_action(service: &str, operation: &str, context: &BeforeSerializationInter
     let action = match (service.as_str(), operation) {
         ("s3", "ListObjectVersions") => "ListBucketVersions",
         ("s3", "ListObjectsV2") => "ListBucket",
+        ("s3", "HeadObject") => "GetObject",
         _ => operation,
     };
     format!("{service}:{action}")

@@ -100,13 +100,10 @@ impl ApiClient {
         Ok(response.json()?["image_id"].as_str().ok_or("no image_id")?.to_owned())
     }
 
-    /// `POST /images` with a JSON body, then the presigned PUT of the bytes. Returns the image id.
-    /// An empty upload declares no length (the API refuses a declared 0), so it still reaches the pipeline.
+    /// `POST /images` with a JSON body declaring the size, then the presigned PUT of exactly those bytes
+    /// with the headers the answer lists. Returns the image id.
     pub async fn submit(&self, bytes: Vec<u8>, content_type: &str, filename: Option<&str>) -> Result<String, Error> {
-        let mut request = json!({"content_type": content_type, "filename": filename});
-        if !bytes.is_empty() {
-            request["content_length"] = json!(bytes.len());
-        }
+        let request = json!({"content_type": content_type, "filename": filename, "content_length": bytes.len()});
         let created = self
             .api(
                 Method::POST,

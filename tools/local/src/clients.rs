@@ -11,6 +11,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -22,6 +24,8 @@ impl Clients {
             s3: aws.s3(),
             sqs: aws.sqs(),
             dynamodb: aws.dynamodb(),
+            eventbridge: aws.eventbridge(),
+            secrets: aws.secrets_manager(),
             aws,
         }
     }

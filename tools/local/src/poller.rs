@@ -23,6 +23,8 @@ pub struct PollerConfig {
     pub region: String,
     pub batch_size: usize,
     pub batching_window: Duration,
+    /// The queue's maxReceiveCount: a message received this many times is on its last allowed delivery.
+    pub max_receive_count: u32,
     /// Chaos: the probability that a worker is killed in the middle of a batch.
     pub crashes: Option<Arc<Crashes>>,
 }
@@ -30,19 +32,26 @@ pub struct PollerConfig {
 /// Worker crashes in the middle of a batch, the way a Lambda instance dies (out of memory, timeout,
 /// hardware): the handler is stopped wherever it is, nothing is deleted or reported, and the batch's
 /// messages come back after the visibility timeout; the next batch gets a fresh invocation.
+///
+/// `last_rate` kills, with that probability, a worker whose batch holds a message on its queue's last
+/// allowed delivery: the failure that leaves a job behind, which per-batch crashes almost never hit.
 #[derive(Debug)]
 pub struct Crashes {
     pub rate: f64,
+    pub last_rate: f64,
     random: Mutex<crate::calls::SplitMix64>,
     killed: AtomicU64,
+    killed_last: AtomicU64,
 }
 
 impl Crashes {
-    pub fn new(rate: f64, seed: u64) -> Arc<Self> {
+    pub fn new(rate: f64, last_rate: f64, seed: u64) -> Arc<Self> {
         Arc::new(Self {
             rate,
+            last_rate,
             random: Mutex::new(crate::calls::SplitMix64::new(seed)),
             killed: AtomicU64::new(0),
+            killed_last: AtomicU64::new(0),
         })
     }
 
@@ -50,9 +59,18 @@ impl Crashes {
         self.killed.load(Ordering::Relaxed)
     }
 
+    /// Workers killed on a batch holding a message's last allowed delivery.
+    pub fn killed_on_last_delivery(&self) -> u64 {
+        self.killed_last.load(Ordering::Relaxed)
+    }
+
     /// After how long to kill the next batch's worker, if it is to die.
-    fn next(&self) -> Option<Duration> {
+    fn next(&self, holds_a_last_delivery: bool) -> Option<Duration> {
         let mut random = self.random.lock().ok()?;
+        if holds_a_last_delivery && random.next_f64() < self.last_rate {
+            self.killed_last.fetch_add(1, Ordering::Relaxed);
+            return Some(Duration::from_millis(random.next_u64() % 50));
+        }
         (random.next_f64() < self.rate).then(|| Duration::from_millis(random.next_u64() % 300))
     }
 }
@@ -88,7 +106,13 @@ pub async fn run<F, Fut>(
             }
         };
         debug!(poller = config.name, batch = messages.len(), "invoking handler");
-        let kill_after = config.crashes.as_ref().and_then(|c| c.next());
+        let last_delivery = messages.iter().any(|m| {
+            m.attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|count| count.parse::<u32>().ok())
+                .is_some_and(|count| count >= config.max_receive_count)
+        });
+        let kill_after = config.crashes.as_ref().and_then(|c| c.next(last_delivery));
         let response = match kill_after {
             None => handler(event).await,
             Some(after) => match tokio::time::timeout(after, handler(event)).await {

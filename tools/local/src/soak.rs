@@ -29,6 +29,10 @@ pub struct SoakOptions {
     pub fault_rate: f64,
     /// Probability that a worker is killed in the middle of a batch.
     pub crash_rate: f64,
+    /// Probability that a worker is killed when its batch holds a message's last allowed delivery.
+    pub last_crash_rate: f64,
+    /// Run the sweeper (off only to show what it prevents).
+    pub sweeper: bool,
     pub seed: u64,
     /// Deliveries the queues allow (None: services/pipeline.json's, as deployed).
     pub max_receive_count: Option<u32>,
@@ -131,8 +135,8 @@ fn inputs(options: &SoakOptions, notes: &mut Vec<String>) -> Result<Vec<Input>, 
 
 /// Each valid input's class without faults: the same preprocessing and model, with no AWS in between.
 fn baseline(inputs: &mut [Input], stack: &StackOptions) -> Result<(), Error> {
-    let bundle = ModelBundle::load(&stack.model_dir)?;
-    let spec = bundle.meta.preprocess.clone();
+    let bundle = ModelBundle::load(stack.models.first().ok_or("no model")?)?;
+    let spec = bundle.rule;
     let classifier = Classifier::load(
         bundle,
         &RuntimeOptions {
@@ -155,12 +159,20 @@ fn baseline(inputs: &mut [Input], stack: &StackOptions) -> Result<(), Error> {
 struct Counters(Mutex<HashMap<String, Arc<AtomicU64>>>);
 
 impl Counters {
-    fn get(&self, name: &str, labels: &str) -> u64 {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&format!("{name}{{{labels}}}")).map(|c| c.load(Ordering::Relaxed)))
-            .unwrap_or(0)
+    /// The sum of `name` over every series that has the label `label` (`key=value`).
+    fn get(&self, name: &str, label: &str) -> u64 {
+        let Ok(map) = self.0.lock() else {
+            return 0;
+        };
+        map.iter()
+            .filter(|(key, _)| {
+                key.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('{'))
+                    .and_then(|rest| rest.strip_suffix('}'))
+                    .is_some_and(|labels| labels.split(',').any(|l| l == label))
+            })
+            .map(|(_, counter)| counter.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -224,46 +236,6 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// Messages in a dead-letter queue, as the image ids they name.
-async fn drain_dlq(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<String>, Error> {
-    let mut ids = Vec::new();
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .send()
-            .await?;
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return Ok(ids);
-        }
-        for message in &messages {
-            let text = message.body().unwrap_or("{}");
-            // An inference request names its image; an S3 event names the upload key (URL-encoded, which
-            // the pipeline's own parser decodes).
-            let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-            let id =
-                body["image_id"].as_str().map(str::to_owned).or_else(
-                    || match imgpipe_domain::s3_event::parse_s3_message(text) {
-                        Ok(imgpipe_domain::s3_event::S3Message::Objects(objects)) => objects
-                            .first()
-                            .and_then(|o| imgpipe_domain::keys::image_id_from_upload_key(&o.key))
-                            .map(|id| id.to_string()),
-                        _ => None,
-                    },
-                );
-            ids.push(id.unwrap_or_else(|| "?".into()));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(message.receipt_handle().unwrap_or_default())
-                .send()
-                .await?;
-        }
-    }
-}
-
 pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Result<Report, Error> {
     let mut notes = Vec::new();
     let mut inputs = inputs(&options, &mut notes)?;
@@ -276,11 +248,15 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         .map(|s| (s.to_string(), rate))
         .collect();
     stack_options.crash_rate = options.crash_rate;
+    stack_options.last_crash_rate = options.last_crash_rate;
+    stack_options.sweeper = options.sweeper;
     stack_options.chaos_seed = options.seed;
     stack_options.max_receive_count = options.max_receive_count;
     let stack = Stack::start(stack_options).await?;
     let client = ApiClient::new(&stack.api_url);
     let completions_before = counters.get("images_processed", "stage=inference");
+    let swept_before = counters.get("swept", "reason=dead_letter") + counters.get("swept", "reason=stale");
+    let dead_letters_before = counters.get("swept", "reason=dead_letter");
 
     // Submit: image i is input i mod the mix, in a seeded shuffle so bad and large inputs are spread out.
     let mut order: Vec<usize> = (0..options.images).map(|i| i % inputs.len()).collect();
@@ -393,28 +369,28 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
     let applied_completions = counters.get("images_processed", "stage=inference") - completions_before;
     let duplicates = applied_completions.saturating_sub(completed as u64);
 
-    // A message whose last delivery failed reaches its DLQ on the receive after that, once its visibility
-    // timeout has passed: wait (bounded) for every retries_exhausted job's message to get there.
-    let mut dlq = Vec::new();
-    let dlq_deadline = Instant::now() + Duration::from_secs(4 * 5 + 10);
-    loop {
-        dlq.extend(drain_dlq(&stack.clients.sqs, &stack.resources.preprocess.dlq_url).await?);
-        dlq.extend(drain_dlq(&stack.clients.sqs, &stack.resources.inference.dlq_url).await?);
-        if retries_exhausted.iter().all(|id| dlq.contains(id)) || Instant::now() > dlq_deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    // Every dead letter is a job the report counts as failed with retries_exhausted, and the reverse.
-    let unexplained_dead_letters = dlq.iter().filter(|id| !retries_exhausted.contains(id)).count();
-    let missing_dead_letters = retries_exhausted.iter().filter(|id| !dlq.contains(id)).count();
-    let (preprocess_calls, inference_calls) = (&stack.calls.preprocess, &stack.calls.inference);
-    let faults = preprocess_calls.faults_injected() + inference_calls.faults_injected();
-    let killed = stack
+    // Every job that ended retries_exhausted was ended by the sweeper (a dead letter, or too old), and the
+    // sweeper ended no other: the counts must agree.
+    let swept = counters.get("swept", "reason=dead_letter") + counters.get("swept", "reason=stale") - swept_before;
+    let swept_dead_letters = counters.get("swept", "reason=dead_letter") - dead_letters_before;
+    let unaccounted = swept.abs_diff(retries_exhausted.len() as u64);
+    let faults = stack.calls.preprocess.faults_injected()
+        + stack
+            .calls
+            .inference
+            .iter()
+            .map(|calls| calls.faults_injected())
+            .sum::<u64>();
+    let (killed, killed_last) = stack
         .crashes
         .as_ref()
-        .map(|(p, i)| p.killed() + i.killed())
-        .unwrap_or(0);
+        .map(|(p, i)| {
+            (
+                p.killed() + i.killed(),
+                p.killed_on_last_delivery() + i.killed_on_last_delivery(),
+            )
+        })
+        .unwrap_or((0, 0));
     let max_receive_count = stack.resources.preprocess.max_receive_count;
     stack.stop().await;
 
@@ -430,13 +406,17 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         "duplicates": duplicates,
         "mismatched_predictions": mismatched,
         "unexpected_outcomes": wrong_outcome.len(),
-        "dead_letters": dlq.len(),
-        "unexplained_dead_letters": unexplained_dead_letters,
-        "missing_dead_letters": missing_dead_letters,
+        "retries_exhausted": retries_exhausted.len(),
+        "swept": swept,
+        "swept_dead_letters": swept_dead_letters,
+        "sweeps_unaccounted": unaccounted,
+        "sweeper": options.sweeper,
         "faults_injected": faults,
         "workers_killed": killed,
+        "workers_killed_on_last_delivery": killed_last,
         "fault_rate": rate,
         "crash_rate": options.crash_rate,
+        "last_crash_rate": options.last_crash_rate,
         "seed": options.seed,
         "max_receive_count": max_receive_count,
         "distinct_inputs": inputs.len(),
@@ -468,8 +448,7 @@ pub fn clean(report: &Report) -> bool {
         "duplicates",
         "mismatched_predictions",
         "unexpected_outcomes",
-        "unexplained_dead_letters",
-        "missing_dead_letters",
+        "sweeps_unaccounted",
     ]
     .iter()
     .all(|key| report[*key].as_u64() == Some(0))
@@ -482,6 +461,8 @@ pub fn default_options(root: &Path) -> SoakOptions {
         concurrency: 8,
         fault_rate: 0.05,
         crash_rate: 0.02,
+        last_crash_rate: 0.0,
+        sweeper: true,
         seed: 20261127,
         max_receive_count: None,
         deadline: Duration::from_secs(600),

@@ -24,7 +24,7 @@ pub fn stack_options() -> StackOptions {
     let options = StackOptions::from_repo_root(&repo_root());
     for (what, path) in [
         ("moto server", &options.moto_server),
-        ("model", &options.model_dir.join("model.onnx")),
+        ("model", &options.models[0].join("model.onnx")),
         ("ONNX Runtime", &options.ort_library),
     ] {
         assert!(
@@ -69,12 +69,13 @@ impl Emulator {
         Clients::for_emulator(&self.endpoint, REGION, Some(calls.interceptor())).await
     }
 
-    /// The pipeline's resources under a fresh random environment name.
+    /// The pipeline's resources under a fresh random environment name, for the Lite0 model.
     pub async fn resources(&self, visibility_timeout_secs: u32) -> Resources {
         let environment = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         resources::create(
             &self.clients,
             Names::new("imgpipe", &environment),
+            &["efficientnet-lite0"],
             visibility_timeout_secs,
         )
         .await

@@ -199,27 +199,112 @@ async fn inline_upload_and_bad_inputs_settle_with_clear_states() {
     stack.stop().await;
 }
 
+/// An object version in the bucket, and whether any version or delete marker of `key` is left.
+async fn versions_left(stack: &Stack, key: &str) -> usize {
+    let versions = stack
+        .clients
+        .s3
+        .list_object_versions()
+        .bucket(&stack.resources.bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap();
+    versions.versions().iter().filter(|v| v.key() == Some(key)).count()
+        + versions
+            .delete_markers()
+            .iter()
+            .filter(|m| m.key() == Some(key))
+            .count()
+}
+
+async fn put_object(stack: &Stack, key: &str, bytes: Vec<u8>) {
+    stack
+        .clients
+        .s3
+        .put_object()
+        .bucket(&stack.resources.bucket)
+        .key(key)
+        .body(bytes.into())
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn wait_for_object(stack: &Stack, key: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let got = stack
+            .clients
+            .s3
+            .get_object()
+            .bucket(&stack.resources.bucket)
+            .key(key)
+            .send()
+            .await;
+        if let Ok(object) = got {
+            let bytes = object.body.collect().await.unwrap().into_bytes();
+            return serde_json::from_slice(&bytes).unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "{key} never appeared");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// Each function's AWS calls, recorded while the pipeline runs, must be allowed by its IAM policy
-/// (`services/permissions.json`, which Terraform's policies are tested against), and every action
-/// granted must be one the code really uses.
+/// (services/contract.json, which Terraform's policies are tested against), and every action granted must
+/// be one the code really uses: this test takes every function down every path that needs a permission
+/// (uploads, inline, listing, delete, a rejected upload, bulk ingest with a result file, a dead letter, an
+/// abandoned upload, a refused webhook).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_aws_call_is_granted_and_every_grant_is_used() {
-    let stack = Stack::start(stack_options()).await.expect("stack starts");
+    let mut options = stack_options();
+    options.max_receive_count = Some(2);
+    options.pending_upload_timeout_secs = 2;
+    options.sweep_interval = Duration::from_millis(500);
+    options.webhooks = Some(imgpipe_local::stack::WebhookOptions {
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        allowed_hosts: "localhost".into(),
+    });
+    let stack = Stack::start(options).await.expect("stack starts");
     let client = ApiClient::new(&stack.api_url);
     let photo = repo_root().join("third_party/demo-images/chelsea.png");
+    let bytes = std::fs::read(&photo).unwrap();
     let id = client.submit_file(&photo).await.unwrap();
     client.wait(&id, TIMEOUT, POLL).await.unwrap();
-    let bytes = std::fs::read(&photo).unwrap();
+
+    // Inline, with a webhook the notify function must refuse (localhost is loopback): noted on the record.
     let inline = client
         .api(
             Method::POST,
-            "/images",
+            "/images?callback_url=https%3A%2F%2Flocalhost%3A9%2Fhook",
             &[("content-type", "image/png")],
-            Bytes::from(bytes),
+            Bytes::from(bytes.clone()),
         )
-        .await;
-    let inline_id = inline.unwrap().json().unwrap()["image_id"].as_str().unwrap().to_owned();
+        .await
+        .unwrap();
+    assert_eq!(inline.status, StatusCode::ACCEPTED, "{inline:?}");
+    let inline_id = inline.json().unwrap()["image_id"].as_str().unwrap().to_owned();
     client.wait(&inline_id, TIMEOUT, POLL).await.unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let record = client.status(&inline_id).await.unwrap().json().unwrap();
+        if record["webhook"]["status"] == "webhook_refused" {
+            assert!(
+                record["webhook"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not a public address"),
+                "{record}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the webhook was never noted: {record}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
     let listed = client
         .api(Method::GET, "/images?status=completed", &[], Bytes::new())
         .await
@@ -229,73 +314,111 @@ async fn every_aws_call_is_granted_and_every_grant_is_used() {
     let path = format!("/images/{inline_id}");
     let deleted = client.api(Method::DELETE, &path, &[], Bytes::new()).await.unwrap();
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
-    let versions = stack
-        .clients
-        .s3
-        .list_object_versions()
-        .bucket(&stack.resources.bucket)
-        .send()
-        .await
-        .unwrap();
-    let inline_keys = imgpipe_domain::keys::object_keys(&inline_id.parse().unwrap());
-    let left: Vec<_> = versions
-        .versions()
-        .iter()
-        .filter_map(|v| v.key())
-        .chain(versions.delete_markers().iter().filter_map(|m| m.key()))
-        .filter(|key| inline_keys.iter().any(|k| k == key))
-        .collect();
-    assert!(left.is_empty(), "objects left after DELETE: {left:?}");
-    assert!(
-        versions
-            .versions()
-            .iter()
-            .any(|v| v.key() == Some(&imgpipe_domain::keys::upload_key(&id.parse().unwrap()))),
+    let inline_key = imgpipe_domain::keys::upload_key(&inline_id.parse().unwrap());
+    assert_eq!(versions_left(&stack, &inline_key).await, 0, "objects left after DELETE");
+    assert_eq!(
+        versions_left(&stack, &imgpipe_domain::keys::upload_key(&id.parse().unwrap())).await,
+        1,
         "the other image is untouched"
     );
-    let gone = client.api(Method::GET, &path, &[], Bytes::new()).await.unwrap();
-    assert_eq!(gone.status, StatusCode::NOT_FOUND);
-    // An upload nobody asked for: preprocess's claim is refused and it reads the record to say why.
-    let stray = imgpipe_domain::keys::upload_key(&imgpipe_domain::ImageId::new_random());
-    let s3 = &stack.clients.s3;
-    s3.put_object()
-        .bucket(&stack.resources.bucket)
-        .key(&stray)
-        .body(b"x".to_vec().into())
-        .send()
+    assert_eq!(
+        client.api(Method::GET, &path, &[], Bytes::new()).await.unwrap().status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A rejected upload does not linger.
+    let rejected = client
+        .submit_inline(Bytes::from_static(b"plain text"), "image/png")
         .await
         .unwrap();
+    let record = client.wait(&rejected, TIMEOUT, POLL).await.unwrap();
+    assert_eq!(record["error"]["code"], "not_an_image");
+    let rejected_key = imgpipe_domain::keys::upload_key(&rejected.parse().unwrap());
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while versions_left(&stack, &rejected_key).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rejected upload is still there"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+
+    // Bulk ingest: a photo and a non-image each get a result file mirroring the key; deleting the
+    // ingested image removes its object and its result.
+    put_object(&stack, "ingest/batch-1/cat.png", bytes.clone()).await;
+    put_object(&stack, "ingest/batch-1/notes.txt", b"plain text".to_vec()).await;
+    let cat = wait_for_object(&stack, "results/batch-1/cat.png.json").await;
+    assert_eq!(cat["status"], "completed", "{cat}");
+    let notes = wait_for_object(&stack, "results/batch-1/notes.txt.json").await;
+    assert_eq!(notes["error"]["code"], "not_an_image", "{notes}");
+    let cat_path = format!("/images/{}", cat["image_id"].as_str().unwrap());
+    let deleted = client.api(Method::DELETE, &cat_path, &[], Bytes::new()).await.unwrap();
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
+    assert_eq!(versions_left(&stack, "ingest/batch-1/cat.png").await, 0);
+    assert_eq!(versions_left(&stack, "results/batch-1/cat.png.json").await, 0);
+
+    // A fault on every delivery of an ingested object: its message goes to the DLQ and the sweeper ends
+    // the job, result file included.
+    stack.calls.preprocess.fail_next("s3:GetObject", 2);
+    put_object(&stack, "ingest/batch-1/late.png", bytes.clone()).await;
+    let late = wait_for_object(&stack, "results/batch-1/late.png.json").await;
+    assert_eq!(late["error"]["code"], "retries_exhausted", "{late}");
+
+    // An upload nobody asked for: preprocess's claim is refused and it reads the record to say why.
+    put_object(
+        &stack,
+        &imgpipe_domain::keys::upload_key(&imgpipe_domain::ImageId::new_random()),
+        b"x".to_vec(),
+    )
+    .await;
+    // An upload that never comes: the sweeper ends it once its URL has expired.
+    let created = client
+        .api(
+            Method::POST,
+            "/images",
+            &[("content-type", "application/json")],
+            Bytes::from(r#"{"content_type":"image/png","content_length":10}"#),
+        )
+        .await
+        .unwrap();
+    let abandoned = created.json().unwrap()["image_id"].as_str().unwrap().to_owned();
+    let record = client.wait(&abandoned, TIMEOUT, POLL).await.unwrap();
+    assert_eq!(record["error"]["code"], "upload_missing", "{record}");
     let deadline = std::time::Instant::now() + TIMEOUT;
     while !stack.calls.preprocess.actions().contains("dynamodb:GetItem") && std::time::Instant::now() < deadline {
         tokio::time::sleep(POLL).await;
     }
 
-    let permissions: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo_root().join("services/permissions.json")).unwrap()).unwrap();
     // Performed by the Lambda event source mapping with the function's role, not by the handler code.
-    let event_source_mapping = [
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes",
-    ];
+    let event_source_mapping = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"];
     // Granted for real AWS, not observable on the emulator (with the reason).
-    let unobservable_here = [(
-        "preprocess",
-        "s3:GetObjectVersion",
-        "moto's S3 events carry no versionId; real S3's do",
-    )];
-    for (function, calls) in [
+    let unobservable_here = [
+        (
+            "preprocess",
+            "s3:GetObjectVersion",
+            "moto's S3 events carry no versionId; real S3's do",
+        ),
+        (
+            "notify",
+            "sqs:ChangeMessageVisibility",
+            "the backoff of a failed webhook; this run refuses its webhook",
+        ),
+    ];
+    let functions = [
         ("api", &stack.calls.api),
         ("preprocess", &stack.calls.preprocess),
-        ("inference", &stack.calls.inference),
-    ] {
-        let granted: std::collections::BTreeSet<String> = permissions[function]
-            .as_array()
-            .unwrap()
+        ("sweeper", &stack.calls.sweeper),
+        ("notify", &stack.calls.notify),
+    ]
+    .into_iter()
+    .chain(stack.calls.inference.iter().map(|calls| ("inference", calls)));
+    for (function, calls) in functions {
+        let contract = imgpipe_domain::contract::function(function).unwrap();
+        let granted: std::collections::BTreeSet<String> = contract
+            .permissions
             .iter()
-            .flat_map(|statement| statement["actions"].as_array().unwrap().iter())
-            .map(|action| action.as_str().unwrap().to_owned())
+            .flat_map(|permission| permission.actions.iter())
+            .map(|action| (*action).to_owned())
             .filter(|action| !event_source_mapping.contains(&action.as_str()))
             .collect();
         let used: std::collections::BTreeSet<String> = calls
@@ -308,6 +431,7 @@ async fn every_aws_call_is_granted_and_every_grant_is_used() {
         let unused: Vec<_> = granted
             .difference(&used)
             .filter(|action| !unobservable_here.iter().any(|(f, a, _)| *f == function && a == action))
+            .filter(|action| !(function != "notify" && *action == "sqs:ChangeMessageVisibility"))
             .collect();
         assert!(unused.is_empty(), "{function} is granted {unused:?} but never calls it");
     }

@@ -1,5 +1,6 @@
-//! The preprocess and inference handlers, in-process, on real SQS event payloads produced by moto's own
-//! S3 -> SQS notifications. Failure paths first: they are where jobs get lost.
+//! The preprocess, inference and sweeper handlers, in-process, on real SQS event payloads produced by
+//! moto's own S3 -> SQS notifications and redrives (the second layer: every branch also has an in-memory
+//! test beside its handler). Failure paths first: they are where jobs get lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use imgpipe_aws::store::DynamoJobs;
 use imgpipe_domain::keys;
 use imgpipe_domain::model_spec::ModelBundle;
 use imgpipe_domain::ports::Jobs;
-use imgpipe_domain::record::{Changes, NewImage, Transition};
+use imgpipe_domain::record::{Changes, NewImage};
 use imgpipe_domain::time::now_ms;
 use imgpipe_domain::{ErrorCode, ImageId, Status};
 use imgpipe_inference::Inferrer;
@@ -36,10 +37,9 @@ async fn fixture_with(adjust: impl FnOnce(&mut imgpipe_domain::config::Preproces
     let emulator = Emulator::start().await;
     let resources = emulator.resources(1).await;
     let options = stack_options();
-    let (_, mut preprocess_config, _) = function_configs(&resources, &options).unwrap();
+    let mut preprocess_config = function_configs(&resources, &options, "").unwrap().preprocess;
     adjust(&mut preprocess_config);
-    let bundle = ModelBundle::load(&options.model_dir).unwrap();
-    let preprocessor = Preprocessor::on_aws(preprocess_config, bundle, &emulator.clients.aws);
+    let preprocessor = Preprocessor::on_aws(preprocess_config, &emulator.clients.aws);
     let store = DynamoJobs::new(emulator.clients.dynamodb.clone(), resources.table.clone());
     Fixture {
         emulator,
@@ -67,19 +67,15 @@ impl Fixture {
 async fn create_record(store: &DynamoJobs) -> ImageId {
     let image_id = ImageId::new_random();
     let created_at_ms = now_ms();
-    store
-        .create(&NewImage {
-            image_id,
-            owner: None,
-            content_type: "image/png".into(),
-            filename: None,
-            s3_key: keys::upload_key(&image_id),
-            created_at_ms,
-            expires_at_secs: created_at_ms / 1000 + 3600,
-            request_fingerprint: None,
-        })
-        .await
-        .unwrap();
+    let image = NewImage::pending_upload(
+        image_id,
+        None,
+        "image/png",
+        keys::upload_key(&image_id),
+        created_at_ms,
+        created_at_ms / 1000 + 3600,
+    );
+    store.create(&image).await.unwrap();
     image_id
 }
 
@@ -104,6 +100,7 @@ async fn next_event(clients: &Clients, queue: &Queue) -> SqsEvent {
         region: REGION.into(),
         batch_size: 10,
         batching_window: Duration::ZERO,
+        max_receive_count: queue.max_receive_count,
         crashes: None,
     };
     for _ in 0..40 {
@@ -190,12 +187,48 @@ async fn uploads_without_a_record_are_ignored() {
     );
 }
 
-/// A fault on every attempt (the inference queue does not exist, so SendMessage always fails): retried
-/// while working deliveries remain, then `failed`/`retries_exhausted` on the last of them (the one before
-/// the final, bookkeeping delivery), still reported as failed so that SQS moves the message to the DLQ.
+/// The sweeper of these resources, as the stack runs it on the dead-letter queues.
+fn sweeper(f: &Fixture) -> imgpipe_sweeper::AwsSweeper {
+    let config = function_configs(&f.resources, &stack_options(), "").unwrap().sweeper;
+    imgpipe_sweeper::Sweeper::on_aws(config, &f.emulator.clients.aws)
+}
+
+/// Receives the message SQS moved to a dead-letter queue (it moves it on the receive after the last
+/// allowed delivery, once the visibility timeout has passed).
+async fn dead_letter(f: &Fixture, queue: &Queue) -> SqsEvent {
+    let dlq = Queue {
+        url: queue.dlq_url.clone(),
+        arn: queue.dlq_arn.clone(),
+        ..queue.clone()
+    };
+    for _ in 0..20 {
+        let _ = f
+            .emulator
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(&queue.url)
+            .send()
+            .await;
+        if queue_depth(&f.emulator.clients, &dlq.url).await > 0 {
+            return next_event(&f.emulator.clients, &dlq).await;
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    panic!("nothing reached {}", dlq.url);
+}
+
+/// A fault on every attempt (the inference queue does not exist, so SendMessage always fails): every
+/// delivery is left for redelivery and the job stays `preprocessing`; SQS moves the message to the DLQ,
+/// and the sweeper's dead-letter handler records `failed`/`retries_exhausted`.
 #[tokio::test]
-async fn persistent_transient_fault_ends_in_retries_exhausted() {
-    let f = fixture_with(|config| config.inference_queue_url.push_str("-does-not-exist")).await;
+async fn a_persistent_fault_ends_in_the_dlq_and_the_sweeper_ends_the_job() {
+    let f = fixture_with(|config| {
+        for model in &mut config.models {
+            model.queue_url.as_mut().unwrap().push_str("-does-not-exist");
+        }
+    })
+    .await;
     let id = create_record(&f.store).await;
     upload(
         &f.emulator.clients,
@@ -205,78 +238,33 @@ async fn persistent_transient_fault_ends_in_retries_exhausted() {
     )
     .await;
     let max = f.resources.preprocess.max_receive_count;
-    let mut deliveries = 0;
-    loop {
+    for delivery in 1..=max {
         let event = next_event(&f.emulator.clients, &f.resources.preprocess).await;
-        deliveries += 1;
         let receive_count: u32 = event.records[0].attributes["ApproximateReceiveCount"].parse().unwrap();
+        assert_eq!(receive_count, delivery);
         let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
         assert_eq!(
             response.batch_item_failures.len(),
             1,
             "delivery {receive_count} must be reported failed"
         );
-        let status = f.store.get(&id).await.unwrap().unwrap().status;
-        if receive_count < max - 1 {
-            assert_eq!(
-                status,
-                Status::Preprocessing,
-                "still retrying on delivery {receive_count}"
-            );
-        } else {
-            assert_eq!(status, Status::Failed);
-            break;
-        }
-        assert!(deliveries < 2 * max, "runaway retries");
+        assert_eq!(f.store.get(&id).await.unwrap().unwrap().status, Status::Preprocessing);
     }
+    let dead = dead_letter(&f, &f.resources.preprocess).await;
+    let response = imgpipe_sweeper::dead_letters::handle_batch(&sweeper(&f), dead).await;
+    assert!(response.batch_item_failures.is_empty());
     let record = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Failed);
     assert_eq!(record.error.unwrap().code, ErrorCode::RetriesExhausted);
-    // SQS redrives the message after it is received once more than maxReceiveCount allows.
-    let dlq = Queue {
-        url: f.resources.preprocess.dlq_url.clone(),
-        ..f.resources.preprocess.clone()
-    };
-    let mut in_dlq = 0;
-    for _ in 0..10 {
-        let _ = f
-            .emulator
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(&f.resources.preprocess.url)
-            .send()
-            .await;
-        let attrs = f
-            .emulator
-            .clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&dlq.url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .unwrap();
-        in_dlq = attrs
-            .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
-            .and_then(|n| n.parse::<u32>().ok())
-            .unwrap_or(0);
-        if in_dlq > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(600)).await;
-    }
-    assert_eq!(in_dlq, 1, "the message ends in the DLQ");
 }
 
-/// Workers that die (timeout, out of memory) record nothing. The final delivery (maxReceiveCount) does no
-/// work and records the failure, so the job does not stay `preprocessing` while its message goes to the
-/// DLQ; for a job that already ended well it just deletes the message.
+/// Workers that die (timeout, out of memory) record nothing: each delivery's claim is left behind and the
+/// job stays `preprocessing` until SQS gives up on its message; the sweeper then ends it from its dead
+/// letter, and a dead letter of a job that completed meanwhile changes nothing.
 #[tokio::test]
-async fn the_final_delivery_fails_a_job_whose_workers_died() {
+async fn a_job_whose_workers_died_is_ended_from_its_dead_letter() {
     let f = fixture().await;
-    let (id, mut event) = f.uploaded_job(demo_photo("coffee.png")).await;
-    // What the dead deliveries left: a claim, then nothing.
+    let (id, _) = f.uploaded_job(demo_photo("coffee.png")).await;
     let claim = Changes {
         claim: Some(imgpipe_domain::record::Claim {
             claimant: "sqs:died".into(),
@@ -284,50 +272,43 @@ async fn the_final_delivery_fails_a_job_whose_workers_died() {
         }),
         ..Changes::default()
     };
-    let claimed = f
+    assert!(f
         .store
         .transition(&id, Status::Preprocessing, claim, now_ms())
         .await
-        .unwrap();
-    assert_eq!(claimed, Transition::Applied);
-    let max = f.resources.preprocess.max_receive_count;
-    event.records[0]
-        .attributes
-        .insert("ApproximateReceiveCount".into(), max.to_string());
-    let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event.clone()).await;
-    assert_eq!(response.batch_item_failures.len(), 1, "still failing: on to the DLQ");
-    let record = f.store.get(&id).await.unwrap().unwrap();
-    assert_eq!(record.status, Status::Failed);
-    let error = record.error.unwrap();
-    assert_eq!(error.code, ErrorCode::RetriesExhausted);
-    assert!(error.message.contains(&format!("delivery {max}")), "{}", error.message);
-    assert_eq!(record.width, None, "the final delivery did no work");
-
-    // The final delivery of a job that completed meanwhile (a late duplicate) is simply deleted.
-    let done = create_record(&f.store).await;
-    let completed = f
-        .store
-        .transition(&done, Status::Completed, Changes::default(), now_ms())
-        .await
-        .unwrap();
-    assert_eq!(completed, Transition::Applied);
-    let body = event.records[0]
-        .body
-        .clone()
         .unwrap()
-        .replace(&id.to_string(), &done.to_string());
-    event.records[0].body = Some(body);
-    let response = imgpipe_preprocess::handle_batch(&f.preprocessor, event).await;
-    assert!(response.batch_item_failures.is_empty());
-    assert_eq!(f.store.get(&done).await.unwrap().unwrap().status, Status::Completed);
+        .is_applied());
+    // Every delivery "dies": the message is received and never answered.
+    for _ in 1..f.resources.preprocess.max_receive_count {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let _ = next_event(&f.emulator.clients, &f.resources.preprocess).await;
+    }
+    let dead = dead_letter(&f, &f.resources.preprocess).await;
+    let sweeper = sweeper(&f);
+    assert!(imgpipe_sweeper::dead_letters::handle_batch(&sweeper, dead.clone())
+        .await
+        .batch_item_failures
+        .is_empty());
+    let record = f.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.error.map(|e| e.code), Some(ErrorCode::RetriesExhausted));
+    assert_eq!(record.width, None, "no work was done for it");
+    // The same dead letter again (or one of a job that ended meanwhile) changes nothing.
+    assert!(imgpipe_sweeper::dead_letters::handle_batch(&sweeper, dead)
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(f.store.get(&id).await.unwrap().unwrap().updated_at, record.updated_at);
 }
 
 #[tokio::test]
 async fn photo_goes_through_both_stages_and_duplicates_change_nothing() {
     let f = fixture().await;
     let options = stack_options();
-    let (_, _, inference_config) = function_configs(&f.resources, &options).unwrap();
-    let bundle = ModelBundle::load(&options.model_dir).unwrap();
+    let inference_config = function_configs(&f.resources, &options, "")
+        .unwrap()
+        .inference
+        .remove(0);
+    let bundle = ModelBundle::load(&options.models[0]).unwrap();
     let runtime = RuntimeOptions {
         library: options.ort_library.clone(),
         intra_threads: 0,
@@ -340,7 +321,7 @@ async fn photo_goes_through_both_stages_and_duplicates_change_nothing() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(f.store.get(&id).await.unwrap().unwrap().status, Status::Preprocessed);
 
-    let inference_event = next_event(&f.emulator.clients, &f.resources.inference).await;
+    let inference_event = next_event(&f.emulator.clients, &f.resources.inference[0].1).await;
     let response = imgpipe_inference::handle_batch(&inferrer, inference_event.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     let record = f.store.get(&id).await.unwrap().unwrap();
@@ -397,7 +378,7 @@ async fn duplicate_s3_events_in_one_batch_do_the_work_once() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(f.store.get(&id).await.unwrap().unwrap().status, Status::Preprocessed);
     assert_eq!(
-        queue_depth(&f.emulator.clients, &f.resources.inference.url).await,
+        queue_depth(&f.emulator.clients, &f.resources.inference[0].1.url).await,
         1,
         "one inference request"
     );
@@ -474,7 +455,10 @@ async fn an_older_version_arriving_late_changes_nothing() {
         after_v1, after_v2,
         "the late, older event did no work and changed nothing"
     );
-    assert_eq!(queue_depth(&f.emulator.clients, &f.resources.inference.url).await, 1);
+    assert_eq!(
+        queue_depth(&f.emulator.clients, &f.resources.inference[0].1.url).await,
+        1
+    );
 }
 
 /// A fault on the first attempt only (S3 unavailable for one GetObject): the message is retried and the
@@ -484,10 +468,10 @@ async fn transient_fault_on_the_first_attempt_succeeds_on_retry() {
     let emulator = Emulator::start().await;
     let resources = emulator.resources(1).await;
     let options = stack_options();
-    let (_, config, _) = function_configs(&resources, &options).unwrap();
+    let config = function_configs(&resources, &options, "").unwrap().preprocess;
     let calls = imgpipe_local::calls::AwsCalls::new();
     let clients = emulator.recorded_clients(&calls).await;
-    let preprocessor = Preprocessor::on_aws(config, ModelBundle::load(&options.model_dir).unwrap(), &clients.aws);
+    let preprocessor = Preprocessor::on_aws(config, &clients.aws);
     let store = DynamoJobs::new(emulator.clients.dynamodb.clone(), resources.table.clone());
 
     let id = create_record(&store).await;

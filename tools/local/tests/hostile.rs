@@ -29,8 +29,8 @@ fn generate_corpus() -> (PathBuf, Vec<Value>) {
     (out, manifest)
 }
 
-/// Submits one input the way its manifest entry says; the image id.
-async fn submit(client: &ApiClient, bytes: Vec<u8>, entry: &Value) -> String {
+/// Submits one input the way its manifest entry says; the image id, or the API's refusal.
+async fn submit(client: &ApiClient, bytes: Vec<u8>, entry: &Value) -> Result<String, String> {
     let content_type = entry["content_type"].as_str().unwrap();
     let file = entry["file"].as_str().unwrap();
     let submitted = if entry["upload"] == "inline" {
@@ -38,7 +38,7 @@ async fn submit(client: &ApiClient, bytes: Vec<u8>, entry: &Value) -> String {
     } else {
         client.submit(bytes, content_type, Some(file)).await
     };
-    submitted.unwrap_or_else(|e| panic!("{file}: {e}"))
+    submitted.map_err(|e| e.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,11 +49,22 @@ async fn every_hostile_input_ends_as_expected_and_the_service_keeps_serving() {
     let client = ApiClient::new(&stack.api_url);
 
     let mut submitted = Vec::new();
-    for entry in &manifest {
-        let bytes = std::fs::read(dir.join(entry["file"].as_str().unwrap())).unwrap();
-        submitted.push((submit(&client, bytes, entry).await, entry));
-    }
     let mut wrong = Vec::new();
+    for entry in &manifest {
+        let file = entry["file"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        match (submit(&client, bytes, entry).await, entry["expect"].as_str()) {
+            (Err(refusal), Some("refused")) => {
+                let code = entry["code"].as_str().unwrap();
+                if !refusal.contains("400") || !refusal.contains(&format!("\"{code}\"")) {
+                    wrong.push(format!("{file}: expected a 400 {code}, got {refusal}"));
+                }
+            }
+            (Ok(id), Some("refused")) => wrong.push(format!("{file}: accepted as {id}, expected a refusal")),
+            (Ok(id), _) => submitted.push((id, entry)),
+            (Err(refusal), _) => panic!("{file}: {refusal}"),
+        }
+    }
     for (id, entry) in &submitted {
         let file = entry["file"].as_str().unwrap();
         let record = client

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::Method;
 use imgpipe_aws::objects::S3Objects;
-use imgpipe_domain::ports::Objects;
+use imgpipe_domain::ports::{Objects, Stored};
 use imgpipe_domain::ErrorCode;
 use imgpipe_local::client::ApiClient;
 use imgpipe_local::testing::Emulator;
@@ -20,23 +20,42 @@ async fn store() -> (Emulator, S3Objects) {
 #[tokio::test]
 async fn put_then_get_by_version() {
     let (_emulator, store) = store().await;
-    let first = store
-        .put("uploads/a", b"one".to_vec(), "application/octet-stream")
+    let Stored::New(first) = store
+        .put_new("uploads/a", b"one".to_vec(), "application/octet-stream")
         .await
-        .unwrap();
-    let second = store
+        .unwrap()
+    else {
+        panic!("nothing was at the key");
+    };
+    assert!(first.is_some(), "a versioned bucket gives version ids");
+    assert_eq!(
+        store
+            .put_new("uploads/a", b"again".to_vec(), "application/octet-stream")
+            .await
+            .unwrap(),
+        Stored::Exists,
+        "a new upload never replaces one that is there (If-None-Match)"
+    );
+    store
         .put("uploads/a", b"two".to_vec(), "application/octet-stream")
         .await
         .unwrap();
-    assert!(
-        first.is_some() && second.is_some() && first != second,
-        "versioned bucket gives version ids"
-    );
     let latest = store.get("uploads/a", None, 100).await.unwrap();
     assert_eq!(latest.bytes, b"two");
+    assert_ne!(latest.version_id, first);
     let old = store.get("uploads/a", first.as_deref(), 100).await.unwrap();
     assert_eq!(old.bytes, b"one");
     assert_eq!(old.version_id, first);
+    assert!(store.exists("uploads/a").await.unwrap());
+    assert!(!store.exists("uploads/none").await.unwrap());
+    store
+        .delete_version("uploads/a", first.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("uploads/a", first.as_deref(), 100).await.unwrap_err().code(),
+        Some(ErrorCode::UploadMissing)
+    );
 }
 
 #[tokio::test]
@@ -55,13 +74,14 @@ async fn oversized_objects_are_refused() {
     assert!(store.get("uploads/big", None, 1000).await.is_ok());
 }
 
-/// moto does not verify presigned signatures, so the test checks what real S3 would enforce: the
-/// Content-Type is a signed header and the expiry is the configured one.
+/// moto does not verify presigned signatures, so this checks the URL's shape (what real S3 verifies is
+/// proven against botocore's signer in `presign.rs`): Content-Type, Content-Length and If-None-Match are
+/// signed headers and the expiry is the configured one.
 #[tokio::test]
-async fn presigned_put_signs_the_content_type_and_expiry() {
+async fn presigned_upload_signs_type_length_and_if_none_match() {
     let (emulator, store) = store().await;
     let upload = store
-        .presign_put("uploads/x", "image/png", Duration::from_secs(600))
+        .presign_upload("uploads/x", "image/png", 6, Duration::from_secs(600))
         .await
         .unwrap();
     assert_eq!(upload.method, "PUT");
@@ -81,10 +101,12 @@ async fn presigned_put_signs_the_content_type_and_expiry() {
         .next()
         .unwrap();
     let signed = signed.replace("%3B", ";");
-    assert!(
-        signed.split(';').any(|h| h == "content-type"),
-        "content-type must be signed: {signed}"
-    );
+    for header in ["content-length", "content-type", "if-none-match"] {
+        assert!(
+            signed.split(';').any(|h| h == header),
+            "{header} must be signed: {signed}"
+        );
+    }
     assert!(upload
         .headers
         .iter()

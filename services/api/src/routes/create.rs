@@ -1,22 +1,25 @@
 //! `POST /images`: a new image job. With a JSON body the answer carries upload instructions (a presigned
-//! PUT); with the image itself as the body (an `image/*` content type) the API stores it at once.
+//! PUT that S3 accepts only for exactly the declared size and type, once); with the image itself as the
+//! body (an `image/*` content type) the API stores it at once.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use imgpipe_domain::digest::sha256_hex;
-use imgpipe_domain::ports::{Jobs, Objects};
+use imgpipe_domain::ports::{Jobs, Objects, Stored};
 use imgpipe_domain::record::{Changes, Transition};
 use imgpipe_domain::time::now_ms;
+use imgpipe_domain::webhook::check_callback_url;
 use imgpipe_domain::Status;
 use lambda_http::http::{header, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::info;
 
-use crate::idempotency::{create_or_replay, new_image};
+use crate::idempotency::{create_or_replay, new_image, Asked};
 use crate::response::{self, status_url};
-use crate::{Api, ApiError};
+use crate::{Api, ApiError, Caller};
 
 /// Content types accepted for upload; the preprocess stage still sniffs the bytes themselves.
 pub const ACCEPTED_CONTENT_TYPES: [&str; 5] = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"];
@@ -25,21 +28,25 @@ pub const ACCEPTED_CONTENT_TYPES: [&str; 5] = ["image/jpeg", "image/png", "image
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     content_type: String,
-    filename: Option<String>,
+    /// Required: the upload URL is signed for exactly this many bytes.
     content_length: Option<u64>,
+    filename: Option<String>,
+    model: Option<String>,
+    callback_url: Option<String>,
 }
 
 #[derive(Serialize)]
 struct UploadInstructions {
     method: String,
     url: String,
-    headers: std::collections::HashMap<String, String>,
+    headers: HashMap<String, String>,
     expires_at: i64,
 }
 
 pub(crate) async fn create<J: Jobs, O: Objects>(
     api: &Api<J, O>,
     request: &Request,
+    caller: &Caller,
 ) -> Result<Response<Body>, ApiError> {
     let content_type = request
         .headers()
@@ -48,7 +55,7 @@ pub(crate) async fn create<J: Jobs, O: Objects>(
         .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
         .unwrap_or_default();
     if content_type.starts_with("image/") {
-        return create_inline(api, request, &content_type).await;
+        return create_inline(api, request, caller, &content_type).await;
     }
     if content_type != "application/json" {
         return Err(ApiError::new(
@@ -65,29 +72,44 @@ pub(crate) async fn create<J: Jobs, O: Objects>(
             return Err(ApiError::bad_request("filename must be 1 to 255 printable characters"));
         }
     }
-    if let Some(length) = body.content_length {
-        check_upload_size(api, length)?;
-    }
-    let fingerprint = [
-        "json",
-        &body.content_type,
-        body.filename.as_deref().unwrap_or_default(),
-        &body.content_length.map(|n| n.to_string()).unwrap_or_default(),
+    let Some(length) = body.content_length else {
+        return Err(ApiError::bad_request(
+            "content_length is required: the upload URL accepts exactly that many bytes",
+        ));
+    };
+    check_upload_size(api, length)?;
+    let model = check_model(api, body.model.as_deref())?;
+    let callback_url = check_callback(api, body.callback_url)?;
+    let fingerprint = vec![
+        "json".to_owned(),
+        body.content_type.clone(),
+        body.filename.clone().unwrap_or_default(),
+        length.to_string(),
+        model.unwrap_or_default().to_owned(),
+        callback_url.clone().unwrap_or_default(),
     ];
-    let image = new_image(api, request, &body.content_type, body.filename.clone(), &fingerprint)?;
-    let (record, replayed) = create_or_replay(api, &image).await?;
+    let asked = Asked {
+        content_type: &body.content_type,
+        filename: body.filename.clone(),
+        model,
+        callback_url,
+        fingerprint,
+    };
+    let image = new_image(api, request, caller, asked)?;
+    let (record, replayed) = create_or_replay(api, caller, &image).await?;
 
     let mut answer = json!({
         "image_id": record.image_id,
         "status": record.status,
         "status_url": status_url(request, &record.image_id),
+        "model": record.model_name,
     });
     // Upload instructions while an upload is still expected: a replay gets a fresh URL for the same key.
     if record.status == Status::PendingUpload {
         let expires = Duration::from_secs(api.config.presign_expires_secs);
         let presigned = api
             .objects
-            .presign_put(&record.s3_key, &image.content_type, expires)
+            .presign_upload(&record.s3_key, &image.content_type, length, expires)
             .await?;
         answer["upload"] = json!(UploadInstructions {
             method: presigned.method,
@@ -96,7 +118,7 @@ pub(crate) async fn create<J: Jobs, O: Objects>(
             expires_at: now_ms() / 1000 + presigned.expires_in_secs as i64,
         });
     }
-    info!(image_id = %record.image_id, replayed, "created image; awaiting upload");
+    info!(image_id = %record.image_id, replayed, model = record.model_name, "created image; awaiting upload");
     Ok(response::created(
         StatusCode::CREATED,
         &answer,
@@ -105,12 +127,22 @@ pub(crate) async fn create<J: Jobs, O: Objects>(
     ))
 }
 
+/// `POST /images` with the image as the body; `?model=` and `?callback_url=` as query parameters.
 async fn create_inline<J: Jobs, O: Objects>(
     api: &Api<J, O>,
     request: &Request,
+    caller: &Caller,
     content_type: &str,
 ) -> Result<Response<Body>, ApiError> {
     check_content_type(content_type)?;
+    let params = request.query_string_parameters();
+    if let Some(name) = params
+        .iter()
+        .map(|(name, _)| name)
+        .find(|n| !["model", "callback_url"].contains(n))
+    {
+        return Err(ApiError::bad_request(format!("unknown query parameter {name:?}")));
+    }
     let bytes = request.body().as_ref();
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the image body is empty"));
@@ -125,19 +157,41 @@ async fn create_inline<J: Jobs, O: Objects>(
             ),
         ));
     }
-    let digest = sha256_hex(bytes);
-    let image = new_image(api, request, content_type, None, &["inline", content_type, &digest])?;
-    let (record, replayed) = create_or_replay(api, &image).await?;
+    let model = check_model(api, params.first("model"))?;
+    let callback_url = check_callback(api, params.first("callback_url").map(str::to_owned))?;
+    let fingerprint = vec![
+        "inline".to_owned(),
+        content_type.to_owned(),
+        sha256_hex(bytes),
+        model.unwrap_or_default().to_owned(),
+        callback_url.clone().unwrap_or_default(),
+    ];
+    let asked = Asked {
+        content_type,
+        filename: None,
+        model,
+        callback_url,
+        fingerprint,
+    };
+    let image = new_image(api, request, caller, asked)?;
+    let (record, replayed) = create_or_replay(api, caller, &image).await?;
     // A replay of a request that failed between creating the record and storing the bytes finishes it.
     let status = if record.status == Status::PendingUpload {
-        api.objects.put(&record.s3_key, bytes.to_vec(), content_type).await?;
+        // Never over an existing upload: S3 refuses the write if bytes are there (a half-done replay).
+        if let Stored::Exists = api
+            .objects
+            .put_new(&record.s3_key, bytes.to_vec(), content_type)
+            .await?
+        {
+            info!(image_id = %record.image_id, "the bytes were stored by an earlier attempt");
+        }
         // The S3 event may already have been picked up; the rejected transition then reports how far it got.
         match api
             .jobs
             .transition(&record.image_id, Status::Queued, Changes::default(), now_ms())
             .await?
         {
-            Transition::Applied => Status::Queued,
+            Transition::Applied(_) => Status::Queued,
             Transition::Rejected { current } => current.unwrap_or(Status::Queued),
         }
     } else {
@@ -148,6 +202,7 @@ async fn create_inline<J: Jobs, O: Objects>(
         "image_id": record.image_id,
         "status": status,
         "status_url": status_url(request, &record.image_id),
+        "model": record.model_name,
     });
     Ok(response::created(
         StatusCode::ACCEPTED,
@@ -182,6 +237,30 @@ fn check_upload_size<J: Jobs, O: Objects>(api: &Api<J, O>, length: u64) -> Resul
     Ok(())
 }
 
+/// The model the client named, if it is deployed here; else a 400 that lists those that are.
+fn check_model<'r, J: Jobs, O: Objects>(api: &Api<J, O>, model: Option<&'r str>) -> Result<Option<&'r str>, ApiError> {
+    let Some(name) = model else {
+        return Ok(None);
+    };
+    if api.config.models.iter().any(|m| m.name == name) {
+        return Ok(Some(name));
+    }
+    let names: Vec<&str> = api.config.models.iter().map(|m| m.name.as_str()).collect();
+    Err(ApiError::bad_request(format!(
+        "model must be one of {} (GET /models lists them)",
+        names.join(", ")
+    )))
+}
+
+fn check_callback<J: Jobs, O: Objects>(api: &Api<J, O>, url: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    check_callback_url(&url, &api.config.webhook_allowed_hosts, api.config.local_webhooks)
+        .map_err(ApiError::bad_request)?;
+    Ok(Some(url))
+}
+
 #[cfg(test)]
 mod tests {
     use imgpipe_domain::keys;
@@ -200,7 +279,7 @@ mod tests {
                 "POST",
                 "/images",
                 "",
-                Some(json!({"content_type": "image/jpeg", "filename": "cat.jpg"})),
+                Some(json!({"content_type": "image/jpeg", "content_length": 4321, "filename": "cat.jpg"})),
                 &Caller::Jwt("alice"),
             ),
         )
@@ -210,10 +289,19 @@ mod tests {
         assert_eq!(created["status"], "pending_upload");
         assert_eq!(created["status_url"], format!("https://api.example/images/{id}"));
         assert_eq!(created["upload"]["method"], "PUT");
-        assert_eq!(created["upload"]["headers"]["content-type"], "image/jpeg");
+        let headers_to_send = &created["upload"]["headers"];
+        assert_eq!(headers_to_send["content-type"], "image/jpeg");
+        assert_eq!(
+            headers_to_send["content-length"], "4321",
+            "the URL is for exactly the declared size"
+        );
+        assert_eq!(
+            headers_to_send["if-none-match"], "*",
+            "and never over an existing upload"
+        );
         assert_eq!(headers.get("location").unwrap(), &format!("/images/{id}"));
         let record = api.jobs.record(&id.parse().unwrap()).unwrap();
-        assert_eq!(record.owner.as_deref(), Some("alice"));
+        assert_eq!(record.owner.as_deref(), Some("jwt:https://issuer.example|alice"));
         assert_eq!(record.filename.as_deref(), Some("cat.jpg"));
     }
 
@@ -272,7 +360,7 @@ mod tests {
     async fn idempotency_keys_replay_per_caller_and_refuse_reuse() {
         let api = memory_api();
         let (alice, bob) = (Caller::Jwt("alice"), Caller::Jwt("bob"));
-        let request = json!({"content_type": "image/png", "filename": "cat.png"});
+        let request = json!({"content_type": "image/png", "content_length": 1000, "filename": "cat.png"});
         let post = |caller, body: &Value, key| event_with_key("POST", "/images", Some(body.clone()), caller, key);
 
         let (status, first, headers) = call_with_headers(&api, post(&alice, &request, Some("job-1"))).await;
@@ -298,7 +386,7 @@ mod tests {
         let (_, keyless) = call(&api, post(&alice, &request, None)).await;
         assert_ne!(keyless["image_id"], first["image_id"]);
 
-        let different = json!({"content_type": "image/jpeg", "filename": "cat.png"});
+        let different = json!({"content_type": "image/jpeg", "content_length": 1000, "filename": "cat.png"});
         let (status, body) = call(&api, post(&alice, &different, Some("job-1"))).await;
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
         assert_eq!(body["error"]["code"], "idempotency_key_reused");
@@ -379,7 +467,7 @@ mod tests {
                     "POST",
                     "/images",
                     "",
-                    Some(json!({"content_type": "image/png"})),
+                    Some(crate::testing::png_request()),
                     &Caller::Jwt("a"),
                 ),
             )
@@ -389,5 +477,158 @@ mod tests {
             let text = body.to_string();
             assert!(!text.contains("injected") && !text.contains("AccessDenied"), "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use imgpipe_domain::config::AuthMode;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::testing::{call, call_with_headers, create_image, event, memory_api, memory_api_with, Caller};
+
+    #[tokio::test]
+    async fn the_model_is_the_requested_one_or_the_default_split_and_the_record_says_which() {
+        let api = memory_api();
+        let alice = Caller::Jwt("alice");
+        let body = json!({"content_type": "image/png", "content_length": 10, "model": "tiny"});
+        let (status, created) = call(&api, event("POST", "/images", "", Some(body), &alice)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["model"], "tiny");
+        let record = api
+            .jobs
+            .record(&created["image_id"].as_str().unwrap().parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            (record.model_name.as_deref(), record.model_choice.as_deref()),
+            (Some("tiny"), Some("requested"))
+        );
+        let mut served: std::collections::HashMap<String, usize> = Default::default();
+        for _ in 0..200 {
+            let id = create_image(&api, &alice).await;
+            let record = api.jobs.record(&id.parse().unwrap()).unwrap();
+            assert_eq!(record.model_choice.as_deref(), Some("canary"));
+            *served.entry(record.model_name.unwrap()).or_default() += 1;
+        }
+        assert!(
+            served["tiny"] > 5 && served["tiny"] < 45,
+            "about 10% to the canary: {served:?}"
+        );
+        let (status, body) = call(
+            &api,
+            event(
+                "POST",
+                "/images",
+                "",
+                Some(json!({"content_type": "image/png", "content_length": 10, "model": "resnet"})),
+                &alice,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("efficientnet-lite0") && message.contains("tiny"),
+            "lists the models: {message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_callback_url_must_be_https_to_an_allowed_host() {
+        let api = memory_api();
+        let alice = Caller::Jwt("alice");
+        let post = |url: &str| {
+            event(
+                "POST",
+                "/images",
+                "",
+                Some(json!({"content_type": "image/png", "content_length": 10, "callback_url": url})),
+                &alice,
+            )
+        };
+        let (status, created) = call(&api, post("https://hooks.example.com/imgpipe")).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let record = api
+            .jobs
+            .record(&created["image_id"].as_str().unwrap().parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            record.callback_url.as_deref(),
+            Some("https://hooks.example.com/imgpipe")
+        );
+        for refused in [
+            "https://evil.example/",
+            "http://hooks.example.com/",
+            "https://127.0.0.1/",
+            "https://169.254.169.254/",
+        ] {
+            let (status, body) = call(&api, post(refused)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_the_identity_the_mode_requires_nothing_is_served() {
+        for (mode, caller) in [
+            (AuthMode::Jwt, Caller::Anonymous),
+            (AuthMode::Jwt, Caller::Iam("arn:aws:iam::123456789012:user/someone")),
+            (AuthMode::Iam, Caller::Anonymous),
+            (AuthMode::Iam, Caller::Jwt("alice")),
+        ] {
+            let api = memory_api_with(mode);
+            for (method, path, body) in [
+                ("POST", "/images", Some(crate::testing::png_request())),
+                ("GET", "/images", None),
+                ("GET", "/images/3f2b8c1e-4d5a-4b6c-8d7e-9f0a1b2c3d4e", None),
+                ("DELETE", "/images/3f2b8c1e-4d5a-4b6c-8d7e-9f0a1b2c3d4e", None),
+                ("GET", "/models", None),
+            ] {
+                let (status, answer) = call(&api, event(method, path, "", body, &caller)).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{mode:?} {method} {path}: {answer}");
+                assert_eq!(answer["error"]["code"], "unauthorized");
+            }
+            assert!(api.jobs.writes().is_empty());
+        }
+        // The local mode serves everyone, and records no owner.
+        let open = memory_api_with(AuthMode::None);
+        let id = create_image(&open, &Caller::Anonymous).await;
+        assert_eq!(open.jobs.record(&id.parse().unwrap()).unwrap().owner, None);
+    }
+
+    #[tokio::test]
+    async fn the_daily_quota_refuses_with_429_and_retry_after_and_replays_are_free() {
+        let mut api = memory_api();
+        api.config.quota_images_per_day = 2;
+        let alice = Caller::Jwt("alice");
+        let keyed = || {
+            crate::testing::event_with_key(
+                "POST",
+                "/images",
+                Some(crate::testing::png_request()),
+                &Caller::Jwt("alice"),
+                Some("k1"),
+            )
+        };
+        assert_eq!(call(&api, keyed()).await.0, StatusCode::CREATED);
+        assert_eq!(
+            call(&api, keyed()).await.0,
+            StatusCode::CREATED,
+            "a replay counts nothing"
+        );
+        create_image(&api, &alice).await;
+        let (status, body, headers) = call_with_headers(
+            &api,
+            event("POST", "/images", "", Some(crate::testing::png_request()), &alice),
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(body["error"]["code"], "quota_exceeded");
+        let retry_after: i64 = headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+        assert!((1..=86_400).contains(&retry_after), "{retry_after}");
+        assert_eq!(call(&api, keyed()).await.0, StatusCode::CREATED, "replays still answer");
+        // Another owner has a quota of their own.
+        create_image(&api, &Caller::Jwt("bob")).await;
+        let _: Value = body;
     }
 }

@@ -1,26 +1,27 @@
 //! `DELETE /images/{id}`: every stored version of the image's objects, then the record.
 //!
-//! Objects go first so that a failure part-way leaves the record for the client's retry to find. A stage
-//! still working on the image may write after this; its status write then finds no record (conditional
-//! writes never recreate one), so a deleted image never comes back.
+//! Objects go first so that a failure part-way leaves the record for the client's retry to find. The
+//! record leaves a tombstone: a stage still working on the image finds no job to write to, and a late S3
+//! event of an ingested object cannot create it again, so a deleted image never comes back as completed.
 
 use imgpipe_domain::keys;
 use imgpipe_domain::ports::{Jobs, Objects};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 use tracing::info;
 
 use super::{owned_record, parse_id};
-use crate::{Api, ApiError};
+use crate::{Api, ApiError, Caller};
 
 pub(crate) async fn delete<J: Jobs, O: Objects>(
     api: &Api<J, O>,
-    request: &Request,
+    caller: &Caller,
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let image_id = parse_id(id)?;
-    let record = owned_record(api, request, &image_id).await?;
-    let removed = api.objects.delete_all_versions(&keys::object_keys(&image_id)).await?;
+    let record = owned_record(api, caller, &image_id).await?;
+    let keys = keys::object_keys(&record.s3_key, record.source_key.as_deref());
+    let removed = api.objects.delete_all_versions(&keys).await?;
     if !api.jobs.delete(&image_id, record.owner.as_deref()).await? {
         return Err(ApiError::not_found());
     }

@@ -8,11 +8,15 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
-use crate::{caller, response, token, Api, ApiError, ImageView};
+use crate::{response, token, Api, ApiError, Caller, ImageView};
 
 const DEFAULT_LIST_LIMIT: usize = 20;
 
-pub(crate) async fn list<J: Jobs, O: Objects>(api: &Api<J, O>, request: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn list<J: Jobs, O: Objects>(
+    api: &Api<J, O>,
+    request: &Request,
+    caller: &Caller,
+) -> Result<Response<Body>, ApiError> {
     let params = request.query_string_parameters();
     for name in params.iter().map(|(name, _)| name) {
         if !["status", "limit", "next_token"].contains(&name) {
@@ -37,7 +41,7 @@ pub(crate) async fn list<J: Jobs, O: Objects>(api: &Api<J, O>, request: &Request
     };
     let cursor = params.first("next_token").map(token::decode).transpose()?;
     let query = ListQuery {
-        owner: caller(request),
+        owners: caller.owners(),
         status,
         limit,
         cursor,

@@ -9,18 +9,20 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use imgpipe_domain::record::{status_shard_key, ImageRecord, NewImage};
-use imgpipe_domain::{ErrorCode, PipelineError, Status};
+use imgpipe_domain::{ErrorCode, PipelineError};
 use serde::Serialize;
 
-/// The global secondary index keyed by `status_shard`, sorted by `created_at`.
-///
-/// Both indexes project only the keys: an index entry is rewritten whenever an attribute it holds
-/// changes, so with every attribute projected each status write also rewrote the owner entry (a write
-/// unit per transition, and four writes per image on one owner's index partition). Keys only, the owner
-/// index is written once per image and listings read the items themselves from the table.
-pub const STATUS_INDEX: &str = "status-created_at";
-/// The (sparse) global secondary index keyed by `owner`, sorted by `created_at`.
-pub const OWNER_INDEX: &str = "owner-created_at";
+/// The indexes (`imgpipe_domain::record::table`). The status and owner indexes project only the keys:
+/// an index entry is rewritten whenever an attribute it holds changes, so with every attribute projected
+/// each status write also rewrote the owner entry (a write unit per transition, and four writes per image
+/// on one owner's index partition). Keys only, the owner index is written once per image and listings
+/// read the items themselves from the table. The source-key index (ingested images only) also projects
+/// `status`, so that a batch's counts per status need no read of its items.
+pub use imgpipe_domain::record::table::{OWNER_INDEX, SOURCE_INDEX, STATUS_INDEX};
+
+/// A deleted image leaves this attribute (and its key and expiry) behind: `get` reads such an item as
+/// absent, no transition's condition holds on it, and creating the id again is refused.
+pub(crate) const TOMBSTONE: &str = "deleted_at";
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -35,9 +37,9 @@ pub(crate) fn attribute<T: Serialize>(value: &T) -> AttributeValue {
     serde_dynamo::to_attribute_value(value).unwrap_or(AttributeValue::Null(true))
 }
 
-/// The item `create` writes: the new record in `pending_upload`, without empty optional fields.
+/// The item `create` writes: the new record in its first status, without empty optional fields.
 pub(crate) fn new_item(image: &NewImage) -> HashMap<String, AttributeValue> {
-    let status = Status::PendingUpload;
+    let status = image.status;
     let mut item = HashMap::from([
         ("image_id".to_owned(), s(image.image_id.to_string())),
         ("status".to_owned(), s(status.as_str())),
@@ -57,12 +59,30 @@ pub(crate) fn new_item(image: &NewImage) -> HashMap<String, AttributeValue> {
         ("owner", &image.owner),
         ("filename", &image.filename),
         ("request_fingerprint", &image.request_fingerprint),
+        ("model_name", &image.model_name),
+        ("model_choice", &image.model_choice),
+        ("callback_url", &image.callback_url),
+        ("source_key", &image.source_key),
+        ("s3_version", &image.s3_version),
+        ("s3_sequencer", &image.s3_sequencer),
     ] {
         if let Some(value) = value {
             item.insert(name.to_owned(), s(value));
         }
     }
+    if let Some(claim) = &image.claim {
+        item.insert("claimant".to_owned(), s(&claim.claimant));
+        item.insert("claim_expires_at".to_owned(), n(claim.expires_at_ms));
+    }
     item
+}
+
+/// The record an item holds, or `None` for a deleted image's tombstone.
+pub(crate) fn live_record(item: &HashMap<String, AttributeValue>) -> Result<Option<ImageRecord>, PipelineError> {
+    if item.contains_key(TOMBSTONE) {
+        return Ok(None);
+    }
+    record_from_item(item).map(Some)
 }
 
 pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> Result<ImageRecord, PipelineError> {
@@ -84,16 +104,15 @@ mod tests {
 
     #[test]
     fn a_new_item_reads_back_as_the_record_it_stands_for() {
-        let image = NewImage {
-            image_id: ImageId::new_random(),
-            owner: Some("alice".into()),
-            content_type: "image/png".into(),
-            filename: None,
-            s3_key: "uploads/x".into(),
-            created_at_ms: 1_700_000_000_000,
-            expires_at_secs: 1_700_086_400,
-            request_fingerprint: None,
-        };
+        let id = ImageId::new_random();
+        let image = NewImage::pending_upload(
+            id,
+            Some("alice".into()),
+            "image/png",
+            "uploads/x".into(),
+            1_700_000_000_000,
+            1_700_086_400,
+        );
         let item = new_item(&image);
         assert!(!item.contains_key("filename"), "no empty attributes");
         assert_eq!(record_from_item(&item).unwrap(), image.record());

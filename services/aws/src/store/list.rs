@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use imgpipe_domain::record::{newest_first, Cursor, ImageRecord, ListQuery, MAX_LIST_LIMIT, STATUS_SHARDS};
 use imgpipe_domain::{ErrorCode, PipelineError, Status};
 
-use super::item::{n, record_from_item, s, OWNER_INDEX, STATUS_INDEX};
+use super::item::{live_record, n, s, OWNER_INDEX, STATUS_INDEX};
 use super::DynamoJobs;
 use crate::error::classify;
 
@@ -24,6 +24,51 @@ pub(super) async fn list(
     jobs.list_page(query).await
 }
 
+/// The sweeper's candidates: the oldest jobs of one status created before a time, from every shard of
+/// the status index, read back from the table (they may have moved on since the index saw them).
+pub(super) async fn stale(
+    jobs: &DynamoJobs,
+    status: Status,
+    created_before_ms: i64,
+    limit: usize,
+) -> Result<Vec<ImageRecord>, PipelineError> {
+    let shards = (0..STATUS_SHARDS).map(|shard| async move {
+        let response = jobs
+            .client
+            .query()
+            .table_name(&jobs.table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("status_shard = :pk AND created_at < :before")
+            .expression_attribute_values(":pk", s(format!("{}#{shard}", status.as_str())))
+            .expression_attribute_values(":before", n(created_before_ms))
+            .scan_index_forward(true)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| classify("DynamoDB Query (stale)", e))?;
+        Ok::<Vec<String>, PipelineError>(
+            response
+                .items()
+                .iter()
+                .filter_map(|entry| entry.get("image_id").and_then(|v| v.as_s().ok()).cloned())
+                .collect(),
+        )
+    });
+    let mut ids = Vec::new();
+    for shard in futures::future::join_all(shards).await {
+        ids.extend(shard?);
+    }
+    let mut records: Vec<ImageRecord> = jobs
+        .get_many(&ids)
+        .await?
+        .into_iter()
+        .filter(|record| record.status == status)
+        .collect();
+    records.sort_by_key(|record| (record.created_at, record.image_id.to_string()));
+    records.truncate(limit);
+    Ok(records)
+}
+
 impl DynamoJobs {
     /// One page of images, newest first, and the cursor of the next page if there may be one.
     pub(super) async fn list_page(
@@ -31,12 +76,16 @@ impl DynamoJobs {
         query: &ListQuery,
     ) -> Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError> {
         let limit = query.limit.clamp(1, MAX_LIST_LIMIT);
-        let partitions: Vec<(&str, &str, String)> = match (&query.owner, query.status) {
-            (Some(owner), _) => vec![(OWNER_INDEX, "owner", owner.clone())],
-            (None, Some(status)) => (0..STATUS_SHARDS)
+        let partitions: Vec<(&str, &str, String)> = match (query.owners.as_slice(), query.status) {
+            ([_, ..], _) => query
+                .owners
+                .iter()
+                .map(|owner| (OWNER_INDEX, "owner", owner.clone()))
+                .collect(),
+            ([], Some(status)) => (0..STATUS_SHARDS)
                 .map(|shard| (STATUS_INDEX, "status_shard", format!("{}#{shard}", status.as_str())))
                 .collect(),
-            (None, None) => Status::ALL
+            ([], None) => Status::ALL
                 .into_iter()
                 .flat_map(|status| (0..STATUS_SHARDS).map(move |shard| format!("{}#{shard}", status.as_str())))
                 .map(|key| (STATUS_INDEX, "status_shard", key))
@@ -137,7 +186,7 @@ impl DynamoJobs {
 
     /// The records of these image ids (strongly consistent, in no particular order); ids without an item
     /// (deleted or expired since they were listed) are left out.
-    async fn get_many(&self, ids: &[String]) -> Result<Vec<ImageRecord>, PipelineError> {
+    pub(super) async fn get_many(&self, ids: &[String]) -> Result<Vec<ImageRecord>, PipelineError> {
         let mut records = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BATCH_GET_LIMIT) {
             let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
@@ -169,8 +218,9 @@ impl DynamoJobs {
                     .await
                     .map_err(|e| classify("DynamoDB BatchGetItem", e))?;
                 if let Some(items) = response.responses.as_ref().and_then(|r| r.get(&self.table)) {
+                    // The index lags the table: an image deleted since it was listed is a tombstone now.
                     for item in items {
-                        records.push(record_from_item(item)?);
+                        records.extend(live_record(item)?);
                     }
                 }
                 if let Some(left) = response.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {

@@ -10,14 +10,48 @@ mod item;
 mod list;
 mod update;
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use imgpipe_domain::ports::Jobs;
-use imgpipe_domain::record::{Changes, Created, Cursor, ImageRecord, ListQuery, NewImage, Transition};
+use imgpipe_domain::record::{Changes, Created, Cursor, ImageRecord, ListQuery, NewImage, Transition, WebhookNote};
 use imgpipe_domain::{ImageId, PipelineError, Status};
 
 use crate::error::classify;
-pub use item::{record_from_item, OWNER_INDEX, STATUS_INDEX};
+use item::{attribute, live_record, n, s, TOMBSTONE};
+pub use item::{record_from_item, OWNER_INDEX, SOURCE_INDEX, STATUS_INDEX};
+
+/// Every attribute a job's item may hold besides its key and expiry: a delete removes them all.
+const RECORD_ATTRIBUTES: [&str; 27] = [
+    "status",
+    "status_shard",
+    "owner",
+    "created_at",
+    "updated_at",
+    "timeline",
+    "timings_ms",
+    "content_type",
+    "filename",
+    "s3_key",
+    "s3_version",
+    "size_bytes",
+    "width",
+    "height",
+    "format",
+    "predictions",
+    "model",
+    "model_name",
+    "model_choice",
+    "callback_url",
+    "source_key",
+    "webhook",
+    "error",
+    "claimant",
+    "claim_expires_at",
+    "s3_sequencer",
+    "request_fingerprint",
+];
 
 #[derive(Clone, Debug)]
 pub struct DynamoJobs {
@@ -78,7 +112,10 @@ impl Jobs for DynamoJobs {
             .send()
             .await
             .map_err(|e| classify("DynamoDB GetItem", e))?;
-        response.item.map(|item| record_from_item(&item)).transpose()
+        match response.item {
+            Some(item) => live_record(&item),
+            None => Ok(None),
+        }
     }
 
     async fn transition(
@@ -99,10 +136,15 @@ impl Jobs for DynamoJobs {
             .condition_expression(update.condition)
             .set_expression_attribute_names(Some(update.names))
             .set_expression_attribute_values(Some(update.values))
+            // The record as written, at no read cost: the caller announces it or routes by it.
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Transition::Applied),
+            Ok(output) => {
+                let item = output.attributes.unwrap_or_default();
+                Ok(Transition::Applied(Box::new(record_from_item(&item)?)))
+            }
             Err(err) if is_condition_failure(&err) => {
                 let current = self.get(id).await?.map(|record| record.status);
                 Ok(Transition::Rejected { current })
@@ -113,28 +155,95 @@ impl Jobs for DynamoJobs {
 
     async fn delete(&self, id: &ImageId, owner: Option<&str>) -> Result<bool, PipelineError> {
         let (name, value) = key(id);
+        let mut names: HashMap<String, String> = RECORD_ATTRIBUTES
+            .iter()
+            .enumerate()
+            .map(|(i, attribute)| (format!("#a{i}"), (*attribute).to_owned()))
+            .collect();
+        names.insert("#owner".into(), "owner".into());
+        names.insert("#deleted".into(), TOMBSTONE.into());
+        let removes: Vec<String> = (0..RECORD_ATTRIBUTES.len()).map(|i| format!("#a{i}")).collect();
+        let live = "attribute_exists(image_id) AND attribute_not_exists(#deleted)";
         let mut request = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key(name, value)
-            .expression_attribute_names("#owner", "owner");
+            .update_expression(format!("SET #deleted = :now REMOVE {}", removes.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .expression_attribute_values(":now", n(imgpipe_domain::time::now_ms()));
         request = match owner {
             Some(owner) => request
-                .condition_expression(
-                    "attribute_exists(image_id) AND (attribute_not_exists(#owner) OR #owner = :owner)",
-                )
-                .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned())),
-            None => request.condition_expression("attribute_exists(image_id) AND attribute_not_exists(#owner)"),
+                .condition_expression(format!("{live} AND (attribute_not_exists(#owner) OR #owner = :owner)"))
+                .expression_attribute_values(":owner", s(owner)),
+            None => request.condition_expression(format!("{live} AND attribute_not_exists(#owner)")),
         };
         match request.send().await {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(classify("DynamoDB DeleteItem", err)),
+            Err(err) => Err(classify("DynamoDB UpdateItem (delete)", err)),
         }
     }
 
     async fn list(&self, query: &ListQuery) -> Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError> {
         list::list(self, query).await
+    }
+
+    async fn stale(
+        &self,
+        status: Status,
+        created_before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ImageRecord>, PipelineError> {
+        list::stale(self, status, created_before_ms, limit).await
+    }
+
+    async fn take_quota(
+        &self,
+        owner: &str,
+        day: &str,
+        limit: u64,
+        expires_at_secs: i64,
+    ) -> Result<bool, PipelineError> {
+        // One counter item per owner and day, in the same table (it has no status or owner attribute, so
+        // no index holds it): one write per image created, refused at the limit.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("image_id", s(format!("quota#{day}#{owner}")))
+            .update_expression("SET images = if_not_exists(images, :zero) + :one, expires_at = :expires")
+            .condition_expression("attribute_not_exists(images) OR images < :limit")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit.min(i64::MAX as u64) as i64))
+            .expression_attribute_values(":expires", n(expires_at_secs))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(classify("DynamoDB UpdateItem (quota)", err)),
+        }
+    }
+
+    async fn note_webhook(&self, id: &ImageId, note: &WebhookNote) -> Result<bool, PipelineError> {
+        let (name, value) = key(id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(name, value)
+            .update_expression("SET webhook = :note")
+            .condition_expression("attribute_exists(image_id) AND attribute_not_exists(#deleted)")
+            .expression_attribute_names("#deleted", TOMBSTONE)
+            .expression_attribute_values(":note", attribute(note))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(classify("DynamoDB UpdateItem (webhook note)", err)),
+        }
     }
 }

@@ -67,6 +67,10 @@ impl UpdateBuilder {
             condition = format!("{condition} AND (attribute_not_exists(s3_sequencer) OR s3_sequencer <= :sequencer)");
             builder.set("s3_sequencer", ":sequencer", s(sequencer));
         }
+        if let Some(seen) = changes.expected_updated_at {
+            condition = format!("{condition} AND updated_at = :seen_updated_at");
+            builder.values.insert(":seen_updated_at".into(), n(seen));
+        }
         builder.condition = format!("attribute_exists(image_id) AND {condition}");
         // A terminal job is never claimed or re-sequenced again: dropping those fields keeps the completed
         // item under 1 KB, one write unit instead of two in the table and in each index it is projected to.

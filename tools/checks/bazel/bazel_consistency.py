@@ -193,13 +193,13 @@ def read_crate(root: str, rel: str, ws: dict) -> Crate:
 
 def enabled_features(crate: Crate, asked: set) -> set:
     """Cargo's closure of `asked` over the crate's [features] (names of other features, not dep:/x/y)."""
-    out, todo = set(), [f for f in asked if f in crate.features]
-    while todo:
-        f = todo.pop()
+    out, pending = set(), [f for f in asked if f in crate.features]
+    while pending:
+        f = pending.pop()
         if f in out:
             continue
         out.add(f)
-        todo += [g for g in crate.features.get(f, []) if g in crate.features and "/" not in g]
+        pending += [g for g in crate.features.get(f, []) if g in crate.features and "/" not in g]
     out.discard("default")
     return out
 

@@ -15,7 +15,7 @@ MIN_TOP1    ?= 0.88
 DEMO_IMAGES := $(wildcard third_party/demo-images/*.png third_party/demo-images/*.jpg)
 BIN         := target/release
 
-.PHONY: help setup build up down demo test test-rust test-python test-api soak fuzz lint eval accuracy tf-check lambdas layers test-bazel bench cost
+.PHONY: help setup build up down demo test test-rust test-python test-api soak fuzz lint eval accuracy tf-check lambdas layers package test-bazel bench cost
 
 help:
 	@echo "make demo     - set up, start the local stack, classify the demo photos, stop"
@@ -27,6 +27,7 @@ help:
 	@echo "make fuzz [FUZZ_SECONDS=120] - libFuzzer on the decode path, the DC-scan filter and the SQS message parsers (nightly)"
 	@echo "make bench    - Rust vs the Python baseline, cost per 1,000 images (bench/RESULTS.md)"
 	@echo "make lambdas / layers - Lambda zips and layers into build/ (ARCH=\"x86_64 arm64\" for both)"
+	@echo "make package  - lambdas + layers -> build/artifacts/ and its manifest.json, what Terraform deploys"
 
 setup:
 	bash tools/setup.sh
@@ -139,8 +140,10 @@ bench: build
 cost:
 	@python3 bench/cost.py
 
-# The Lambda zips (cargo-lambda + zig, glibc 2.34) and layers, as Terraform and the Bazel targets expect
-# them: build/lambda/<arch>/<function>/bootstrap.zip, build/layers/*.zip. ARCH="x86_64 arm64" for both.
+# The Lambda zips (cargo-lambda + zig, glibc 2.34; every function crate, each built alone) and the layers
+# (ONNX Runtime per architecture, one per model and variant of build/models), then build/artifacts/: the
+# one layout Terraform deploys from, the same as `bazel run //:artifacts` writes (tools/lambda/README.md).
+# ARCH="x86_64 arm64" for both architectures.
 ARCH ?= x86_64
 lambdas:
 	ARCH="$(ARCH)" bash tools/lambda/build-lambdas.sh
@@ -148,8 +151,12 @@ lambdas:
 layers: setup
 	ARCH="$(ARCH)" bash tools/lambda/build-layers.sh
 
-# Bazel files: buildifier, BUILD/Cargo consistency, and the zips' bootstrap (executable, GLIBC <= 2.34).
-test-bazel: lambdas layers
+package: lambdas layers
+	python3 tools/lambda/package.py --from-build $(addprefix --arch ,$(ARCH))
+
+# Bazel files: buildifier, BUILD/MODULE/WORKSPACE consistency with Cargo, the packaging tests, and the
+# artifacts' zips (executable bootstrap, GLIBC <= 2.34, layer layouts, manifest).
+test-bazel: package
 	LAMBDA_ZIPS=require bash tools/checks/bazel/check.sh
 
 test: setup lint test-rust test-python test-api accuracy tf-check test-bazel

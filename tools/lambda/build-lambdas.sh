@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Builds the three Lambda function zips with cargo-lambda: the runnable twin of the Bazel targets
-# //services/{api,preprocess,inference}:lambda_zip (see tools/lambda/README.md and the root BUILD.bazel).
+# Builds every Lambda function zip with cargo-lambda, for every architecture asked: the runnable twin
+# of the Bazel targets //services/<function>:lambda_zip_<arch> (bazel/lambda.bzl; tools/lambda/README.md).
 #
-#   build/lambda/x86_64/<function>/bootstrap.zip    always (api, preprocess, inference)
-#   build/lambda/arm64/<function>/bootstrap.zip     when ARCH includes arm64 (FUNCTIONS_ARM64, default api preprocess)
+#   build/lambda/<arch>/<function>/bootstrap.zip    every function, every ARCH
+#
+# The functions are read from the workspace (tools/lambda/functions.py: each services/* member with a
+# [[bin]]), so a new function crate is built without editing this script. Each function is built on its
+# own (`-p <package> --bin <function>`), so Cargo resolves its features for that function alone (api gets
+# imgpipe-aws with dynamodb+s3, inference with dynamodb), as it will run on Lambda. `make package`
+# then copies the zips into build/artifacts/lambda/<function>-<arch>.zip (tools/lambda/package.py).
 #
 # Each zip holds one entry, `bootstrap` (mode 0755), an ELF built for glibc 2.34 (Amazon Linux 2023,
 # provided.al2023) by linking with zig cc through cargo-lambda. cargo-lambda and ziglang come from PyPI,
@@ -16,8 +21,7 @@
 #
 # Environment:
 #   ARCH               "x86_64" (default), "arm64", or "x86_64 arm64"
-#   FUNCTIONS          functions built for x86_64 (default: api preprocess inference)
-#   FUNCTIONS_ARM64    functions built for arm64  (default: api preprocess)
+#   FUNCTIONS          a subset of the functions to build (default: all of them)
 #   CARGO_TARGET_DIR   cargo's target dir (default: target/lambda, apart from the host build in target/)
 #   JOBS               cargo --jobs (default: cargo's own, the number of cores)
 #   PYTHON             the Python that makes .venv/lambda (default python3)
@@ -26,12 +30,26 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 ARCH=${ARCH:-x86_64}
-FUNCTIONS=${FUNCTIONS:-api preprocess inference}
-FUNCTIONS_ARM64=${FUNCTIONS_ARM64:-api preprocess}
 GLIBC=2.34
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/lambda}
 
 log() { printf '[lambdas] %s\n' "$*" >&2; }
+
+# package<TAB>function of every function crate, from the workspace's Cargo.toml files.
+declare -A package_of=()
+all=()
+while read -r package fn; do
+    package_of[$fn]=$package
+    all+=("$fn")
+done < <("$PYTHON" tools/lambda/functions.py --packages)
+((${#all[@]})) || { log "no function crates found (services/* with a [[bin]])"; exit 1; }
+read -r -a functions <<<"${FUNCTIONS:-${all[*]}}"
+for fn in "${functions[@]}"; do
+    [[ -n ${package_of[$fn]:-} ]] || { log "unknown function '$fn' (the workspace has: ${all[*]})"; exit 2; }
+done
+for arch in $ARCH; do
+    case $arch in x86_64 | arm64) ;; *) log "unknown ARCH entry '$arch' (x86_64, arm64)"; exit 2 ;; esac
+done
 
 # .venv/lambda from the hash-pinned requirements, rebuilt only when they change.
 venv=$ROOT/.venv/lambda
@@ -47,9 +65,8 @@ fi
 # cargo-zigbuild (inside cargo-lambda) finds zig as `python3 -m ziglang` of the venv's python.
 export PATH=$venv/bin:$PATH
 
-build() { # build ARCH RUST_TRIPLE FUNCTION...
-    local arch=$1 triple=$2
-    shift 2
+build() { # build ARCH RUST_TRIPLE: every function, one cargo-lambda run each
+    local arch=$1 triple=$2 fn
     if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
         log "adding the Rust standard library for $triple (rustup target add)"
         rustup target add "$triple" || {
@@ -57,26 +74,21 @@ build() { # build ARCH RUST_TRIPLE FUNCTION...
             return 1
         }
     fi
-    local bins=() f
-    for f in "$@"; do bins+=(--bin "$f"); done
-    log "building $* for $triple (glibc $GLIBC) into build/lambda/$arch (target dir $CARGO_TARGET_DIR)"
-    local start=$SECONDS
-    cargo lambda build --release --disable-optimizations --locked \
-        --target "$triple.$GLIBC" --output-format zip --lambda-dir "build/lambda/$arch" \
-        ${JOBS:+--jobs "$JOBS"} "${bins[@]}"
-    log "built $arch in $((SECONDS - start)) s:"
-    for f in "$@"; do
-        [[ -f build/lambda/$arch/$f/bootstrap.zip ]] || { log "missing build/lambda/$arch/$f/bootstrap.zip"; return 1; }
-        log "  build/lambda/$arch/$f/bootstrap.zip $(stat -c %s "build/lambda/$arch/$f/bootstrap.zip") bytes"
+    for fn in "${functions[@]}"; do
+        log "building $fn (${package_of[$fn]}) for $triple (glibc $GLIBC) into build/lambda/$arch/$fn"
+        local start=$SECONDS
+        cargo lambda build --release --disable-optimizations --locked \
+            --target "$triple.$GLIBC" --output-format zip --lambda-dir "build/lambda/$arch" \
+            ${JOBS:+--jobs "$JOBS"} --package "${package_of[$fn]}" --bin "$fn"
+        local zip=build/lambda/$arch/$fn/bootstrap.zip
+        [[ -f $zip ]] || { log "missing $zip"; return 1; }
+        log "  $zip $(stat -c %s "$zip") bytes ($((SECONDS - start)) s)"
     done
 }
 
-read -r -a functions <<<"$FUNCTIONS"
-read -r -a functions_arm64 <<<"$FUNCTIONS_ARM64"
 for arch in $ARCH; do
     case $arch in
-        x86_64) build x86_64 x86_64-unknown-linux-gnu "${functions[@]}" ;;
-        arm64) build arm64 aarch64-unknown-linux-gnu "${functions_arm64[@]}" ;;
-        *) log "unknown ARCH entry '$arch' (x86_64, arm64)"; exit 2 ;;
+        x86_64) build x86_64 x86_64-unknown-linux-gnu ;;
+        arm64) build arm64 aarch64-unknown-linux-gnu ;;
     esac
 done

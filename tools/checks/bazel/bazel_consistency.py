@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Keeps the Bazel files in step with Cargo, without Bazel: every Cargo workspace member must have a
-BUILD.bazel whose Rust targets and direct dependencies match its Cargo.toml, and the WORKSPACE must list
-every member's manifest in its crates_repository.
+BUILD.bazel whose Rust targets and direct dependencies match its Cargo.toml, and both MODULE.bazel's
+crate.from_cargo (Bzlmod, the default) and WORKSPACE's crates_repository (Bazel 7) must list every
+member's manifest.
 
     python3 tools/checks/bazel/bazel_consistency.py [ROOT]     exit 1 and one line per problem when not
 
@@ -15,10 +16,19 @@ What is compared, per member (members come from [workspace].members of the root 
   rust_library (normal ones on the library and binaries, dev ones on the tests, the crate's own library on
   its binaries and integration tests), and nothing internal that Cargo does not have; external ones come
   from all_crate_deps(normal/proc_macro[/_dev] = True) (or explicit @crates labels, then compared by name);
-- edition and version, where the BUILD sets them, are Cargo's.
+- edition and version, where the BUILD sets them, are Cargo's (bazel/cargo.bzl's constants too);
+- features: a library's crate_features are exactly the union of the features workspace crates ask of
+  it (one Bazel build of a crate serves them all, as `cargo build --workspace`), its unit test repeats
+  them (a rust_test does not inherit them), and a crate's own dev-dependency on itself with features
+  (imgpipe-vision's `fuzzing`) is met by its test targets;
+- functions (tools/lambda/functions.py: services/* members with a [[bin]]): each BUILD is one
+  imgpipe_lambda(name = <bin>) call, which stands for the library, the binary, the unit test, one
+  rust_test per tests/*.rs and the x86_64 and arm64 zips (bazel/lambda.bzl); no other crate uses it;
+  and //:artifacts packages exactly these functions.
 
 BUILD files are Starlark, which parses as Python: this reads them with `ast` and evaluates the few
-constructs they use (lists, +, glob, comprehensions, string methods, all_crate_deps/aliases markers).
+constructs they use (lists, +, glob, comprehensions, string methods, all_crate_deps/aliases markers,
+constants loaded from //bazel:*.bzl).
 """
 
 from __future__ import annotations
@@ -33,7 +43,13 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lambda"))
+import functions as workspace_functions  # noqa: E402
+
 RUST_RULES = {"rust_library", "rust_binary", "rust_test", "rust_proc_macro", "rust_shared_library", "rust_static_library"}
+LAMBDA_MACRO = "imgpipe_lambda"
+LAMBDA_ZIPS = "lambda_zips"  # what the checker records for the macro's zips
+LAMBDA_ARCHS = ("x86_64", "arm64")
 LIBRARY_RULES = {"rust_library", "rust_proc_macro"}
 CRATES_REPO = "crates"
 
@@ -48,6 +64,7 @@ class Dep:
     key: str  # the name used in Cargo.toml (the crate name in code, after `package` renames)
     package: str  # the package on the registry / in the workspace
     path: str | None  # repository-relative folder of a path dependency, else None
+    features: tuple = ()  # the features asked for (default ones included unless default-features = false)
 
 
 @dataclass
@@ -60,6 +77,7 @@ class Crate:
     bins: list[tuple[str, str]] = field(default_factory=list)
     tests: list[tuple[str, str]] = field(default_factory=list)
     deps: dict[str, list[Dep]] = field(default_factory=dict)  # "normal" | "dev" | "build"
+    features: dict = field(default_factory=dict)  # Cargo's [features] table
 
 
 def _inherit(value, workspace_package: dict, key: str):
@@ -158,13 +176,32 @@ def read_crate(root: str, rel: str, ws: dict) -> Crate:
                 if isinstance(spec, str):
                     spec = {"version": spec}
                 path = spec.get("path")
+                features = list(spec.get("features", []))
+                if spec.get("default-features", spec.get("default_features", True)):
+                    features.append("default")
+                prev = out.get(key)
                 out[key] = Dep(
                     key=key,
                     package=spec.get("package", key),
                     path=_rel(root, os.path.join(base_dir, path)) if path else None,
+                    features=tuple(sorted(set(features) | set(prev.features if prev else ()))),
                 )
         crate.deps[kind] = list(out.values())
+    crate.features = m.get("features", {})
     return crate
+
+
+def enabled_features(crate: Crate, asked: set) -> set:
+    """Cargo's closure of `asked` over the crate's [features] (names of other features, not dep:/x/y)."""
+    out, pending = set(), [f for f in asked if f in crate.features]
+    while pending:
+        f = pending.pop()
+        if f in out:
+            continue
+        out.add(f)
+        pending += [g for g in crate.features.get(f, []) if g in crate.features and "/" not in g]
+    out.discard("default")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,10 +228,18 @@ class StarlarkError(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Macro:
+    """A function loaded from a .bzl file: a call to it is recorded under its name."""
+
+    name: str
+
+
 class Evaluator:
-    def __init__(self, pkg_dir: str, path: str):
+    def __init__(self, pkg_dir: str, path: str, root: str | None = None):
         self.pkg_dir = pkg_dir
         self.path = path
+        self.root = root
         self.env: dict = {"True": True, "False": False, "None": None}
         self.calls: list[Call] = []
 
@@ -204,7 +249,9 @@ class Evaluator:
         except SyntaxError as e:
             raise StarlarkError(f"{self.path}:{e.lineno}: cannot parse: {e.msg}") from None
         for stmt in tree.body:
-            if isinstance(stmt, ast.Expr):
+            if isinstance(stmt, ast.Expr) and _is_load(stmt.value):
+                self.load(stmt.value)
+            elif isinstance(stmt, ast.Expr):
                 self.top_expr(stmt.value)
             elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
                 try:
@@ -213,11 +260,38 @@ class Evaluator:
                     self.env[stmt.targets[0].id] = None
         return self.calls
 
+    def load(self, node: ast.Call) -> None:
+        """Constants of a main-repository .bzl (e.g. //bazel:cargo.bzl) become names; functions, macros."""
+        label = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else ""
+        symbols = {a.value: a.value for a in node.args[1:] if isinstance(a, ast.Constant)}
+        symbols.update({kw.arg: kw.value.value for kw in node.keywords if isinstance(kw.value, ast.Constant)})
+        values: dict = {}
+        if self.root and label.startswith("//") and ":" in label:
+            pkg, name = label[2:].split(":", 1)
+            bzl = os.path.join(self.root, pkg, name)
+            if os.path.isfile(bzl):
+                values = bzl_constants(bzl, self.root)
+        for local, exported in symbols.items():
+            self.env[local] = values.get(exported, Macro(exported))
+
     def top_expr(self, node: ast.AST, scope: dict | None = None) -> None:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            # MODULE.bazel's tag calls: crate.from_cargo(...) is recorded as "<proxy>.from_cargo".
+            attrs = {}
+            for kw in node.keywords:
+                try:
+                    attrs[kw.arg] = self.eval(kw.value, scope)
+                except StarlarkError:
+                    attrs[kw.arg] = None
+            self.calls.append(Call(f"{node.func.value.id}.{node.func.attr}", attrs, node.lineno))
+            return
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             name = node.func.id
             if name in ("load",):
                 return
+            macro = self.env.get(name)
+            if isinstance(macro, Macro):
+                name = macro.name
             attrs = {}
             for kw in node.keywords:
                 if kw.arg is None:
@@ -226,7 +300,13 @@ class Evaluator:
                     attrs[kw.arg] = self.eval(kw.value, scope)
                 except StarlarkError:
                     attrs[kw.arg] = None
-            self.calls.append(Call(name, attrs, node.lineno))
+            if name in ("use_repo", "register_toolchains"):
+                attrs["_args"] = [a.value if isinstance(a, ast.Constant) else (a.id if isinstance(a, ast.Name) else None)
+                                  for a in node.args]
+            if name == LAMBDA_MACRO:
+                self.calls += expand_lambda(attrs, node.lineno, self)
+            else:
+                self.calls.append(Call(name, attrs, node.lineno))
         elif isinstance(node, ast.ListComp):
             for binding in self.comprehension(node.generators, scope or {}):
                 self.top_expr(node.elt, binding)
@@ -287,6 +367,8 @@ class Evaluator:
             return -self.eval(node.operand, scope)
         if isinstance(node, ast.Call):
             return self.call(node, scope)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            return f"{node.value.id}.{node.attr}"  # e.g. a module extension proxy's tag, not evaluated
         raise StarlarkError(f"{self.path}:{getattr(node, 'lineno', '?')}: unsupported expression {type(node).__name__}")
 
     def call(self, node: ast.Call, scope):
@@ -326,9 +408,69 @@ class Evaluator:
         return sorted(p for p in out if not any(fnmatch.fnmatchcase(p, e) for e in exclude))
 
 
-def parse_starlark(path: str, pkg_dir: str) -> list[Call]:
+def _is_load(node) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "load"
+
+
+def bzl_constants(path: str, root: str) -> dict:
+    """Top-level constant assignments of a .bzl file (what BUILD files load from //bazel)."""
     with open(path, encoding="utf-8") as f:
-        return Evaluator(pkg_dir, path).run(f.read())
+        tree = ast.parse(f.read(), filename=path)
+    ev = Evaluator(os.path.dirname(path), path, None)
+    out: dict = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            try:
+                out[stmt.targets[0].id] = ev.eval(stmt.value, out)
+            except (StarlarkError, TypeError, KeyError, AttributeError):
+                pass
+    return out
+
+
+def expand_lambda(attrs: dict, line: int, ev: "Evaluator") -> list[Call]:
+    """The targets one imgpipe_lambda() call declares (bazel/lambda.bzl; test_bazel_consistency.py checks
+    that the .bzl still declares these)."""
+    name = attrs.get("name")
+    if not isinstance(name, str):
+        return [Call(LAMBDA_MACRO, attrs, line)]
+    lib = attrs.get("crate_name") or "imgpipe_" + name.replace("-", "_")
+    deps = [d for d in _as_list(attrs.get("deps")) if isinstance(d, str)]
+    dev_deps = [d for d in _as_list(attrs.get("dev_deps")) if isinstance(d, str)]
+    edition, version = ev.env.get("CARGO_EDITION"), ev.env.get("CARGO_VERSION")
+    consts = bzl_constants(os.path.join(ev.root, "bazel", "cargo.bzl"), ev.root) if ev.root and \
+        os.path.isfile(os.path.join(ev.root, "bazel", "cargo.bzl")) else {}
+    edition = consts.get("CARGO_EDITION", edition)
+    version = consts.get("CARGO_VERSION", version)
+    normal = CrateDeps("all_crate_deps", frozenset({"normal"}))
+    common = {"edition": edition, "version": version, "_macro": LAMBDA_MACRO}
+    calls = [
+        Call("rust_library", {"name": lib, "srcs": ev.glob(["src/**/*.rs"], ["src/main.rs"]), "crate_root": "src/lib.rs",
+                              "aliases": CrateDeps("aliases", frozenset()), "deps": [normal, *deps],
+                              "proc_macro_deps": [CrateDeps("all_crate_deps", frozenset({"proc_macro"}))],
+                              "compile_data": attrs.get("compile_data"), **common}, line),
+        Call("rust_binary", {"name": name, "srcs": ["src/main.rs"], "crate_root": "src/main.rs",
+                             "aliases": CrateDeps("aliases", frozenset()), "deps": [normal, *deps, ":" + lib],
+                             "proc_macro_deps": [CrateDeps("all_crate_deps", frozenset({"proc_macro"}))], **common}, line),
+        Call("rust_test", {"name": lib + "_test", "crate": ":" + lib,
+                           "aliases": CrateDeps("aliases", frozenset({"normal_dev", "proc_macro_dev"})),
+                           "deps": [CrateDeps("all_crate_deps", frozenset({"normal_dev"})), *dev_deps],
+                           "proc_macro_deps": [CrateDeps("all_crate_deps", frozenset({"proc_macro_dev"}))],
+                           "_macro": LAMBDA_MACRO}, line),
+    ]
+    for src in ev.glob(["tests/*.rs"], []):
+        calls.append(Call("rust_test", {
+            "name": src.removeprefix("tests/").removesuffix(".rs") + "_test", "srcs": [src], "crate_root": src,
+            "aliases": CrateDeps("aliases", frozenset({"normal_dev", "proc_macro_dev"})),
+            "deps": [CrateDeps("all_crate_deps", frozenset({"normal", "normal_dev"})), *deps, *dev_deps, ":" + lib],
+            "proc_macro_deps": [CrateDeps("all_crate_deps", frozenset({"proc_macro", "proc_macro_dev"}))],
+            **common}, line))
+    calls.append(Call(LAMBDA_ZIPS, {"name": name, "function": name, "archs": list(LAMBDA_ARCHS)}, line))
+    return calls
+
+
+def parse_starlark(path: str, pkg_dir: str, root: str | None = None) -> list[Call]:
+    with open(path, encoding="utf-8") as f:
+        return Evaluator(pkg_dir, path, root).run(f.read())
 
 
 def normalize_label(label: str, pkg: str) -> tuple[str, str, str]:
@@ -413,7 +555,7 @@ def check(root: str) -> list[str]:
             errors.append(f"{rel}: workspace member {crate.package} has no BUILD.bazel")
             continue
         try:
-            calls = parse_starlark(path, os.path.join(root, rel))
+            calls = parse_starlark(path, os.path.join(root, rel), root)
         except StarlarkError as e:
             errors.append(str(e))
             continue
@@ -422,12 +564,173 @@ def check(root: str) -> list[str]:
             if c.kind in LIBRARY_RULES and isinstance(c.attrs.get("name"), str):
                 lib_owner[(rel, c.attrs["name"])] = rel
 
+    errors += check_module(root, members)
     errors += check_workspace(root, members)
+    errors += check_cargo_constants(root, ws)
 
     for rel, crate in crates.items():
         if rel not in builds:
             continue
         errors += check_crate(root, crate, builds[rel], lib_owner)
+    errors += check_features(crates, builds)
+    errors += check_functions(root, crates, builds)
+    return errors
+
+
+def check_cargo_constants(root: str, ws: dict) -> list[str]:
+    """bazel/cargo.bzl repeats [workspace.package]'s edition and version for every Rust target."""
+    path = os.path.join(root, "bazel", "cargo.bzl")
+    if not os.path.isfile(path):
+        return []
+    consts = bzl_constants(path, root)
+    wsp = ws.get("package", {})
+    errors = []
+    for const, key in (("CARGO_EDITION", "edition"), ("CARGO_VERSION", "version")):
+        if key in wsp and consts.get(const) != str(wsp[key]):
+            errors.append(f"bazel/cargo.bzl: {const} = {consts.get(const)!r}, Cargo.toml's [workspace.package] "
+                          f"{key} is {wsp[key]!r}")
+    return errors
+
+
+def _primary_lib(crate: Crate, calls: list[Call]) -> Call | None:
+    if not crate.lib:
+        return None
+    libs = [c for c in calls if c.kind in LIBRARY_RULES and _crate_name(c) == crate.lib[0]]
+    return libs[0] if libs else None
+
+
+def check_features(crates: dict, builds: dict) -> list[str]:
+    """crate_features: one Bazel build per crate, with the union of what the workspace asks of it."""
+    errors: list[str] = []
+    for rel, crate in crates.items():
+        if rel not in builds or not crate.lib:
+            continue
+        calls = builds[rel]
+        where = f"{rel}/BUILD.bazel"
+        asked: set = set()
+        askers: dict = {}
+        for other in crates.values():
+            if other.dir == rel:
+                continue
+            for kind in ("normal", "dev"):
+                for d in other.deps.get(kind, []):
+                    if d.path == rel:
+                        asked |= set(d.features)
+                        for f in d.features:
+                            askers.setdefault(f, []).append(other.package)
+        want = enabled_features(crate, asked)
+        own = enabled_features(crate, {f for d in crate.deps.get("dev", []) if d.path == rel for f in d.features})
+        lib = _primary_lib(crate, calls)
+        if lib is None:
+            continue
+        have = set(_as_list(lib.attrs.get("crate_features")))
+        name = lib.attrs.get("name")
+        for f in sorted(want - have):
+            errors.append(f"{where}:{lib.line}: {name} lacks crate_features {f!r}, which "
+                          f"{', '.join(sorted(set(askers.get(f, ['a feature it implies']))))} ask(s) of {crate.package} "
+                          f"(Bazel builds one {crate.lib[0]} for the whole workspace)")
+        for f in sorted(have - want):
+            if f not in crate.features:
+                errors.append(f"{where}:{lib.line}: {name} has crate_features {f!r}, not a feature of {crate.package}")
+            else:
+                errors.append(f"{where}:{lib.line}: {name} has crate_features {f!r}, which no workspace crate asks for")
+        lib_label = (rel, name)
+        for c in calls:
+            if c.kind != "rust_test":
+                continue
+            test_features = set(_as_list(c.attrs.get("crate_features")))
+            if isinstance(c.attrs.get("crate"), str):
+                if normalize_label(c.attrs["crate"], rel)[1:] != lib_label:
+                    continue
+                for f in sorted((have | own) - test_features):
+                    errors.append(f"{where}:{c.line}: {c.attrs.get('name')} lacks crate_features {f!r} "
+                                  f"(a rust_test of {name} does not inherit its features)")
+            elif own:
+                libs = {c2.attrs.get("name"): c2 for c2 in calls if c2.kind in LIBRARY_RULES}
+                used = [libs[normalize_label(d, rel)[2]] for d in _as_list(c.attrs.get("deps"))
+                        if isinstance(d, str) and normalize_label(d, rel)[1] == rel and normalize_label(d, rel)[2] in libs]
+                if not any(own <= set(_as_list(u.attrs.get("crate_features"))) for u in used):
+                    errors.append(f"{where}:{c.line}: {c.attrs.get('name')} needs {crate.lib[0]} with "
+                                  f"{sorted(own)} (the crate's dev-dependency on itself)")
+    return errors
+
+
+def check_functions(root: str, crates: dict, builds: dict) -> list[str]:
+    """Function crates are imgpipe_lambda() calls named as their [[bin]], and //:artifacts packages them."""
+    errors: list[str] = []
+    try:
+        fns = {rel: b for rel, _, b in workspace_functions.function_packages(root)}
+    except (OSError, ValueError, KeyError, tomllib.TOMLDecodeError) as e:
+        return [f"tools/lambda/functions.py: {e}"]
+    for rel in crates:
+        if rel not in builds:
+            continue
+        zips = [c for c in builds[rel] if c.kind == LAMBDA_ZIPS]
+        where = f"{rel}/BUILD.bazel"
+        if rel in fns:
+            if not zips:
+                errors.append(f"{where}: {rel} is a function crate ([[bin]] {fns[rel]}) but its BUILD.bazel has no "
+                              f'imgpipe_lambda(name = "{fns[rel]}") (bazel/lambda.bzl): no zips')
+            for z in zips:
+                if z.attrs.get("function") != fns[rel]:
+                    errors.append(f"{where}:{z.line}: imgpipe_lambda(name = {z.attrs.get('function')!r}), but the "
+                                  f"function's [[bin]] is {fns[rel]!r}")
+        elif zips:
+            errors.append(f"{where}:{zips[0].line}: imgpipe_lambda in {rel}, which is not a function crate "
+                          f"(services/* with a [[bin]])")
+    path = _build_file(root, "")
+    if path is None:
+        return errors + ["BUILD.bazel: missing at the root (//:artifacts)"]
+    try:
+        calls = parse_starlark(path, root, root)
+    except StarlarkError as e:
+        return errors + [str(e)]
+    arts = [c for c in calls if c.kind == "imgpipe_artifacts"]
+    if len(arts) != 1:
+        return errors + [f"BUILD.bazel: expected one imgpipe_artifacts (//:artifacts), found {len(arts)}"]
+    listed = set(_as_list(arts[0].attrs.get("functions")))
+    want = set(fns.values())
+    for missing in sorted(want - listed):
+        errors.append(f"BUILD.bazel:{arts[0].line}: //:artifacts lacks the function {missing} (add it to FUNCTIONS)")
+    for extra in sorted(listed - want):
+        errors.append(f"BUILD.bazel:{arts[0].line}: //:artifacts lists {extra}, not a function crate of the workspace")
+    return errors
+
+
+def check_module(root: str, members: list[str]) -> list[str]:
+    """MODULE.bazel: one crate.from_cargo named crates over Cargo.lock and every member's manifest."""
+    path = os.path.join(root, "MODULE.bazel")
+    if not os.path.isfile(path):
+        return ["MODULE.bazel: missing (the default build is Bzlmod)"]
+    try:
+        calls = parse_starlark(path, root, root)
+    except StarlarkError as e:
+        return [str(e)]
+    errors = []
+    rust = [c for c in calls if c.kind == "bazel_dep" and c.attrs.get("name") == "rules_rust"]
+    if not rust:
+        errors.append("MODULE.bazel: no bazel_dep(name = \"rules_rust\")")
+    exts = [c for c in calls if c.kind == "use_extension"
+            and str(c.attrs.get("extension_name", "")) == "crate"]
+    froms = [c for c in calls if c.kind.endswith(".from_cargo")]
+    if len(froms) != 1:
+        return errors + [f"MODULE.bazel: expected one crate.from_cargo, found {len(froms)}"]
+    fc = froms[0]
+    proxy = fc.kind.split(".", 1)[0]
+    if fc.attrs.get("name", CRATES_REPO) != CRATES_REPO:
+        errors.append(f"MODULE.bazel:{fc.line}: crate.from_cargo is named {fc.attrs.get('name')}, BUILD files load @{CRATES_REPO}")
+    if fc.attrs.get("cargo_lockfile") != "//:Cargo.lock":
+        errors.append(f"MODULE.bazel:{fc.line}: cargo_lockfile must be //:Cargo.lock")
+    listed = set(fc.attrs.get("manifests") or [])
+    want = {"//:Cargo.toml"} | {f"//{m}:Cargo.toml" if m != "." else "//:Cargo.toml" for m in members}
+    for missing in sorted(want - listed):
+        errors.append(f"MODULE.bazel:{fc.line}: crate.from_cargo manifests lack {missing} (a workspace member)")
+    for extra in sorted(listed - want):
+        errors.append(f"MODULE.bazel:{fc.line}: crate.from_cargo lists {extra}, not a workspace member")
+    repos = [c for c in calls if c.kind == "use_repo" and (c.attrs.get("_args") or [None])[0] == proxy]
+    if not any(CRATES_REPO in (c.attrs.get("_args") or [])[1:] for c in repos):
+        errors.append(f"MODULE.bazel: no use_repo({proxy}, \"{CRATES_REPO}\"): BUILD files could not load @{CRATES_REPO}")
+    del exts
     return errors
 
 
@@ -437,6 +740,7 @@ def check_crate(root: str, crate: Crate, calls: list[Call], lib_owner: dict) -> 
     errors: list[str] = []
     rust = [c for c in calls if c.kind in RUST_RULES]
     internal = {k: {d.path for d in crate.deps.get(k, []) if d.path} for k in ("normal", "dev", "build")}
+    internal["dev"].discard(rel)  # a dev-dependency on itself only turns features on (check_features)
     external = {k: {d.package for d in crate.deps.get(k, []) if not d.path} for k in ("normal", "dev", "build")}
     for path in sorted(internal["normal"] | internal["dev"]):
         if not any(owner == path for owner in lib_owner.values()):
@@ -587,7 +891,7 @@ def check_workspace(root: str, members: list[str]) -> list[str]:
     if not os.path.isfile(path):
         return ["WORKSPACE: missing"]
     try:
-        calls = parse_starlark(path, root)
+        calls = parse_starlark(path, root, root)
     except StarlarkError as e:
         return [str(e)]
     repos = [c for c in calls if c.kind == "crates_repository"]
@@ -620,11 +924,14 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_pins(root: str, pins_path: str) -> tuple[list[str], list[str]]:
-    """(errors, notes) about the http_archive pins of WORKSPACE."""
+    """(errors, notes): WORKSPACE's http_archives carry the recorded sha256, MODULE.bazel's bazel_deps
+    the recorded versions, and .bazelversion has a pinned binary for every platform."""
     errors, notes = [], []
+    base = os.path.basename(pins_path)
     with open(pins_path, encoding="utf-8") as f:
-        pins = json.load(f)["archives"]
-    calls = parse_starlark(os.path.join(root, "WORKSPACE"), root)
+        data = json.load(f)
+    pins = data["archives"]
+    calls = parse_starlark(os.path.join(root, "WORKSPACE"), root, root)
     seen = set()
     for c in calls:
         if c.kind != "http_archive":
@@ -636,14 +943,51 @@ def check_pins(root: str, pins_path: str) -> tuple[list[str], list[str]]:
             continue
         pin = pins.get(name)
         if pin is None:
-            errors.append(f"WORKSPACE:{c.line}: http_archive {name} is not recorded in {os.path.basename(pins_path)}")
+            errors.append(f"WORKSPACE:{c.line}: http_archive {name} is not recorded in {base}")
             continue
         if pin["sha256"] != sha or pin["url"] not in (c.attrs.get("urls") or [c.attrs.get("url")]):
-            errors.append(f"WORKSPACE:{c.line}: http_archive {name} differs from {os.path.basename(pins_path)}")
-        notes.append(f"{name}: sha256 {sha[:12]}... from {pin['source']}; "
+            errors.append(f"WORKSPACE:{c.line}: http_archive {name} differs from {base}")
+        notes.append(f"WORKSPACE {name}: sha256 {sha[:12]}... from {pin['source']}; "
                      f"{'verified by download here' if pin.get('verified_by_download') else 'not downloadable here, so not re-verified'}")
     for name in sorted(set(pins) - seen):
-        errors.append(f"{os.path.basename(pins_path)}: {name} is not an http_archive of WORKSPACE")
+        errors.append(f"{base}: {name} is not an http_archive of WORKSPACE")
+
+    modules = data.get("modules", {})
+    module_path = os.path.join(root, "MODULE.bazel")
+    if os.path.isfile(module_path):
+        deps = {c.attrs.get("name"): c for c in parse_starlark(module_path, root, root) if c.kind == "bazel_dep"}
+        for name, c in sorted(deps.items()):
+            pin = modules.get(name)
+            if pin is None:
+                errors.append(f"MODULE.bazel:{c.line}: bazel_dep {name} is not recorded in {base} (modules)")
+            elif pin.get("version") != c.attrs.get("version"):
+                errors.append(f"MODULE.bazel:{c.line}: bazel_dep {name} {c.attrs.get('version')}, {base} records "
+                              f"{pin.get('version')}")
+            else:
+                notes.append(f"MODULE.bazel {name} {pin['version']}: {pin['source']}")
+        for name in sorted(set(modules) - set(deps)):
+            errors.append(f"{base}: module {name} is not a bazel_dep of MODULE.bazel")
+
+    bazel = data.get("bazel")
+    version_file = os.path.join(root, ".bazelversion")
+    if bazel and os.path.isfile(version_file):
+        with open(version_file, encoding="utf-8") as f:
+            version = f.read().strip()
+        sums_path = os.path.join(root, bazel["sha256sums"])
+        pinned = {}
+        if os.path.isfile(sums_path):
+            with open(sums_path, encoding="utf-8") as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2 and _HEX64.match(parts[0]):
+                        pinned[parts[1]] = parts[0]
+        want = [f"bazel-{version}-{p}" for p in bazel["platforms"]]
+        missing = [w for w in want if w not in pinned]
+        if missing:
+            errors.append(f".bazelversion {version}: {bazel['sha256sums']} has no sha256 for {', '.join(missing)}")
+        else:
+            notes.append(f".bazelversion {version}: binaries pinned for {', '.join(bazel['platforms'])} "
+                         f"({bazel['sha256sums']}, checked by tools/bazel); {bazel['source']}")
     return errors, notes
 
 

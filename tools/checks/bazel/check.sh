@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# The checks of the Bazel build (issue 6), runnable without Bazel; the entry point for `make test`.
+# The checks of the Bazel build, runnable without Bazel; the entry point for `make test-bazel`.
 #
-#   1. buildifier   --mode=check --lint=warn over every BUILD/BUILD.bazel/WORKSPACE/*.bzl (npm
-#                   @bazel/buildifier, pinned by sha256; its static binaries, no download beyond npm pack)
+#   1. buildifier   --mode=check --lint=warn over every BUILD/BUILD.bazel/MODULE.bazel/WORKSPACE/*.bzl
+#                   (npm @bazel/buildifier, pinned by sha256; its static binaries, nothing else downloaded)
 #   2. consistency  every Cargo workspace member has a BUILD.bazel matching its Cargo.toml (targets,
-#                   internal and external deps), WORKSPACE lists every manifest, archives are pinned;
-#                   with mutation tests (a new crate or dependency without its Bazel twin fails)
-#   3. zips         build/lambda/<arch>/*/bootstrap.zip: an executable `bootstrap`, ELF of <arch>,
-#                   GLIBC <= 2.34, libraries Amazon Linux 2023 has; build/layers/*.zip layouts
+#                   internal and external deps, features; function crates through imgpipe_lambda),
+#                   MODULE.bazel and WORKSPACE list every manifest, //:artifacts every function, pins are
+#                   recorded; with mutation tests; the tools/bazel binary check's tests
+#   3. packaging    tools/lambda/package.py and the model layers on fake inputs (test_package.py)
+#   4. artifacts    build/artifacts: manifest.json lists exactly the tree with the right hashes; function
+#                   zips hold an executable `bootstrap`, ELF of <arch>, GLIBC <= 2.34, libraries Amazon
+#                   Linux 2023 has; the layer layouts
 #
-# What step 3 does when the x86_64 function zips are missing is explicit, LAMBDA_ZIPS (or --lambda-zips=):
-#   build    (default) build them first with tools/lambda/build-lambdas.sh (cargo-lambda, ~15-25 min
-#            on 2 cores from cold), then check
-#   require  fail: the caller (e.g. `make test` after `make lambdas`) promised they are there
-#   skip     check the zips that exist and report the rest as skipped (a quick lint-only run)
+# What step 4 does when build/artifacts lacks the x86_64 functions is explicit, LAMBDA_ZIPS (or --lambda-zips=):
+#   build    (default) make them first: build-lambdas.sh (cargo-lambda, ~15-25 min on 2 cores from cold),
+#            build-layers.sh and package.py --from-build, then check
+#   require  fail: the caller (`make test-bazel`, after `make package`) promised they are there
+#   skip     check what exists and report the rest as skipped (a quick lint-only run)
 #
 # Prints one line per result and ends with "bazel checks: N passed, N failed, N skipped".
 set -uo pipefail
@@ -93,10 +96,16 @@ else
     echo "$out"
     result fail "consistency check tests"
 fi
-if grep -q 'lockfile = "//:cargo-bazel-lock.json"' WORKSPACE && [[ -f cargo-bazel-lock.json ]]; then
-    echo "note: crate_universe lock file cargo-bazel-lock.json is committed"
+if out=$("$PYTHON" -m unittest tools/checks/bazel/test_bazel_wrapper.py 2>&1); then
+    result ok "tools/bazel binary check tests ($(grep -o 'Ran [0-9]* tests' <<<"$out"))"
 else
-    echo "note: no crate_universe lock file yet (needs Bazel: CARGO_BAZEL_REPIN=1 bazel sync --only=crates; see WORKSPACE)"
+    echo "$out"
+    result fail "tools/bazel binary check tests"
+fi
+if [[ -f MODULE.bazel.lock ]]; then
+    echo "note: MODULE.bazel.lock is committed (the Bzlmod resolution and crate_universe's result are pinned)"
+else
+    echo "note: no MODULE.bazel.lock yet (needs Bazel: the first bazel build writes it; commit it)"
 fi
 if "$PYTHON" - <<'EOF'
 import sys
@@ -110,45 +119,58 @@ for e in errors:
 sys.exit(1 if errors else 0)
 EOF
 then
-    result ok "WORKSPACE archives pinned by sha256 (sources in workspace_pins.json)"
+    result ok "pins: WORKSPACE archives by sha256, MODULE.bazel versions, .bazelversion binaries (sources in workspace_pins.json)"
 else
-    result fail "WORKSPACE archive pins"
+    result fail "pins"
 fi
 
-# --- 3. zips -----------------------------------------------------------------------------------------
-if out=$("$PYTHON" -m unittest tools/checks/bazel/test_check_lambda_zips.py 2>&1); then
-    result ok "zip check tests ($(grep -o 'Ran [0-9]* tests' <<<"$out"): newer GLIBC, mode, layout, arch fail)"
+# --- 3. packaging ------------------------------------------------------------------------------------
+if out=$("$PYTHON" -m unittest tools/lambda/test_package.py 2>&1); then
+    result ok "package.py and model layer tests ($(grep -o 'Ran [0-9]* tests' <<<"$out"): manifest, hashes, model entries, missing inputs)"
 else
     echo "$out"
-    result fail "zip check tests"
+    result fail "package.py and model layer tests"
+fi
+
+# --- 4. artifacts ------------------------------------------------------------------------------------
+if out=$("$PYTHON" -m unittest tools/checks/bazel/test_check_lambda_zips.py 2>&1); then
+    result ok "artifact check tests ($(grep -o 'Ran [0-9]* tests' <<<"$out"): newer GLIBC, mode, layout, arch, manifest fail)"
+else
+    echo "$out"
+    result fail "artifact check tests"
 fi
 
 missing=()
-for fn in api preprocess inference; do
-    [[ -f build/lambda/x86_64/$fn/bootstrap.zip ]] || missing+=("$fn")
+for fn in $("$PYTHON" tools/lambda/functions.py); do
+    [[ -f build/artifacts/lambda/$fn-x86_64.zip ]] || missing+=("$fn")
 done
-zip_args=(--layers)
+zip_args=()
 if ((${#missing[@]})); then
     case $LAMBDA_ZIPS in
         build)
-            echo "note: build/lambda/x86_64/{${missing[*]}}/bootstrap.zip missing: building them (LAMBDA_ZIPS=build)"
-            if bash tools/lambda/build-lambdas.sh; then zip_args+=(--require x86_64); else result fail "tools/lambda/build-lambdas.sh"; fi
+            echo "note: build/artifacts/lambda/{${missing[*]}}-x86_64.zip missing: building them (LAMBDA_ZIPS=build)"
+            if bash tools/lambda/build-lambdas.sh && bash tools/lambda/build-layers.sh &&
+                "$PYTHON" tools/lambda/package.py --from-build; then
+                zip_args+=(--require x86_64)
+            else
+                result fail "make package (build-lambdas.sh, build-layers.sh, package.py)"
+            fi
             ;;
         require) zip_args+=(--require x86_64) ;;
-        skip) result skip "function zips ${missing[*]} (missing; LAMBDA_ZIPS=skip)" ;;
+        skip) result skip "function zips ${missing[*]} (not in build/artifacts; LAMBDA_ZIPS=skip)" ;;
     esac
 else
     zip_args+=(--require x86_64)
 fi
 if out=$("$PYTHON" tools/checks/bazel/check_lambda_zips.py "${zip_args[@]}" 2>&1); then
     echo "$out" | grep -v '^lambda zips:'
-    result ok "artifact zips: function zips (executable bootstrap, GLIBC <= 2.34, AL2023 libraries) and layer layouts"
+    result ok "build/artifacts: manifest, function zips (executable bootstrap, GLIBC <= 2.34, AL2023 libraries), layer layouts"
 else
     echo "$out" | grep -v '^lambda zips:'
     if grep -q '^lambda zips: 0 passed, 0 failed' <<<"$out"; then
-        result skip "artifact zips (none found)"
+        result skip "build/artifacts (none found)"
     else
-        result fail "artifact zips"
+        result fail "build/artifacts"
     fi
 fi
 

@@ -1,37 +1,42 @@
 #!/usr/bin/env python3
-"""Checks the Lambda artifacts the cargo-lambda twin makes, against what Bazel's targets promise.
+"""Checks build/artifacts, the tree Terraform deploys (`make package`, `bazel run //:artifacts`).
 
-    python3 tools/checks/bazel/check_lambda_zips.py [--root ROOT] [--require x86_64] [--layers]
+    python3 tools/checks/bazel/check_lambda_zips.py [--root ROOT] [--require x86_64] [--require arm64]
 
-Function zips, build/lambda/<arch>/<function>/bootstrap.zip (every one found; with --require ARCH the
-three x86_64 functions must be there): one entry, `bootstrap`, a regular file with the executable bits
-(0755), an ELF for <arch> whose DT_NEEDED libraries are ones Amazon Linux 2023 provides and whose
-highest required GLIBC_x.y symbol version is <= 2.34 (provided.al2023); ONNX Runtime is not among
-them (the inference function dlopen()s it from the layer).
-
-Layers (--layers), build/layers/{onnxruntime-<arch>,model-fp32}.zip when present: exactly
-lib/libonnxruntime.so.1 (0755), and model/{labels.txt,model.json,model.onnx} (0644).
+manifest.json: lists every file of the tree, nothing more, with the right sha256, size and kind.
+Function zips, lambda/<function>-<arch>.zip (every one found; with --require ARCH every function of the
+workspace, tools/lambda/functions.py, for that architecture): one entry, `bootstrap`, a regular file
+with the executable bits (0755), an ELF for <arch> whose DT_NEEDED libraries are ones Amazon Linux 2023
+provides and whose highest required GLIBC_x.y symbol version is <= 2.34 (provided.al2023); ONNX
+Runtime is not among them (the inference function dlopen()s it from the layer).
+Layers: layers/onnxruntime-<arch>.zip is exactly lib/libonnxruntime.so.1 (0755); each
+layers/model-<name>-<variant>.zip holds only model/ files (0644), among them model.json and every file
+it names, and its manifest entry is the one its model.json gives.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
+import re
 import stat
 import sys
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "lambda"))
+LAMBDA_DIR = os.path.join(HERE, "..", "..", "lambda")
+sys.path.insert(0, LAMBDA_DIR)
 import elfdeps  # noqa: E402
+import functions as workspace_functions  # noqa: E402
+import package  # noqa: E402
 
-FUNCTIONS = {"x86_64": ("api", "inference", "preprocess"), "arm64": ("api", "preprocess")}
-LAYERS = {
-    "onnxruntime-x86_64.zip": {"lib/libonnxruntime.so.1": 0o755},
-    "onnxruntime-arm64.zip": {"lib/libonnxruntime.so.1": 0o755},
-    "model-fp32.zip": {"model/labels.txt": 0o644, "model/model.json": 0o644, "model/model.onnx": 0o644},
-}
+ARCHS = ("x86_64", "arm64")
+ORT_LAYER = {"lib/libonnxruntime.so.1": 0o755}
+FUNCTION_ZIP = re.compile(r"^lambda/(?P<function>[a-z0-9][a-z0-9-]*)-(?P<arch>x86_64|arm64)\.zip$")
+ORT_ZIP = re.compile(r"^layers/onnxruntime-(?P<arch>x86_64|arm64)\.zip$")
+MODEL_ZIP = re.compile(r"^layers/model-(?P<model>[a-z0-9][a-z0-9-]*)\.zip$")
 
 
 def _mode(info: zipfile.ZipInfo) -> int:
@@ -77,14 +82,72 @@ def check_layer_zip(path: str, want: dict[str, int]) -> list[str]:
     return problems
 
 
+def check_model_layer(path: str) -> tuple[list[str], dict | None]:
+    problems = []
+    with zipfile.ZipFile(path) as zf:
+        files = {i.filename: _mode(i) & 0o777 for i in zf.infolist() if not i.is_dir()}
+    outside = sorted(f for f in files if not f.startswith("model/") or "/" in f[len("model/"):])
+    if outside:
+        problems.append(f"entries outside model/: {outside}")
+    bad_modes = sorted(f for f, m in files.items() if m != 0o644)
+    if bad_modes:
+        problems.append(f"entries not 0644: {bad_modes}")
+    try:
+        entry = package.model_entry(path)
+    except (ValueError, zipfile.BadZipFile) as e:
+        return problems + [str(e)], None
+    return problems, entry
+
+
+def check_manifest(out: str) -> tuple[list[str], dict]:
+    path = os.path.join(out, "manifest.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        return [f"manifest.json: {e}"], {}
+    problems = []
+    if manifest.get("schema") != package.SCHEMA:
+        problems.append(f"manifest.json: schema {manifest.get('schema')!r}, expected {package.SCHEMA}")
+    listed = {}
+    for f in manifest.get("files", []):
+        p = f.get("path", "")
+        if p in listed:
+            problems.append(f"manifest.json: {p} listed twice")
+        listed[p] = f
+    on_disk = {os.path.relpath(os.path.join(d, n), out).replace(os.sep, "/")
+               for d, _, names in os.walk(out) for n in names} - {"manifest.json"}
+    for p in sorted(on_disk - set(listed)):
+        problems.append(f"manifest.json does not list {p}")
+    for p, f in sorted(listed.items()):
+        full = os.path.join(out, p)
+        if p not in on_disk:
+            problems.append(f"manifest.json lists {p}, which is not there")
+            continue
+        if f.get("size") != os.path.getsize(full) or f.get("sha256") != package.sha256_file(full):
+            problems.append(f"manifest.json: {p} size/sha256 differ from the file")
+        m = FUNCTION_ZIP.match(p)
+        if m and (f.get("kind"), f.get("function"), f.get("architecture")) != ("function", m["function"], m["arch"]):
+            problems.append(f"manifest.json: {p} should be kind function, function {m['function']}, architecture {m['arch']}")
+        m = ORT_ZIP.match(p)
+        if m and (f.get("kind"), f.get("architecture")) != ("onnxruntime_layer", m["arch"]):
+            problems.append(f"manifest.json: {p} should be kind onnxruntime_layer, architecture {m['arch']}")
+        if MODEL_ZIP.match(p) and f.get("kind") != "model_layer":
+            problems.append(f"manifest.json: {p} should be kind model_layer")
+        if not (FUNCTION_ZIP.match(p) or ORT_ZIP.match(p) or MODEL_ZIP.match(p)):
+            problems.append(f"{p}: not a path of the artifacts layout")
+    return problems, listed
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default=os.path.join(HERE, "..", "..", ".."))
-    ap.add_argument("--require", action="append", default=[], choices=sorted(FUNCTIONS),
-                    help="fail unless every function zip of this architecture exists")
-    ap.add_argument("--layers", action="store_true", help="also check build/layers/*.zip that exist")
+    ap.add_argument("--artifacts", help="the tree (default ROOT/build/artifacts)")
+    ap.add_argument("--require", action="append", default=[], choices=ARCHS,
+                    help="fail unless every function zip and the ONNX Runtime layer of this architecture are there")
     args = ap.parse_args(argv)
     root = os.path.abspath(args.root)
+    out = os.path.abspath(args.artifacts or os.path.join(root, "build", "artifacts"))
     passed = failed = 0
 
     def report(name: str, problems: list[str], summary: str = "") -> None:
@@ -97,23 +160,44 @@ def main(argv: list[str]) -> int:
             passed += 1
             print(f"ok   {name}" + (f": {summary}" if summary else ""))
 
+    if not os.path.isdir(out):
+        if args.require:
+            report(os.path.relpath(out, root), ["missing (make package, or bazel run //:artifacts)"])
+        print(f"lambda zips: {passed} passed, {failed} failed")
+        return 1 if failed or passed == 0 else 0
+    problems, listed = check_manifest(out)
+    report("manifest.json", problems, f"{len(listed)} files listed, sizes and sha256s match")
     for arch in args.require:
-        for fn in FUNCTIONS[arch]:
-            path = os.path.join(root, "build", "lambda", arch, fn, "bootstrap.zip")
-            if not os.path.isfile(path):
-                report(os.path.relpath(path, root), ["missing (make lambdas)"])
-    for path in sorted(glob.glob(os.path.join(root, "build", "lambda", "*", "*", "bootstrap.zip"))):
-        arch = os.path.basename(os.path.dirname(os.path.dirname(path)))
-        if arch not in FUNCTIONS:
-            report(os.path.relpath(path, root), [f"unknown architecture folder {arch}"])
+        fn_root = root if os.path.isfile(os.path.join(root, "Cargo.toml")) else workspace_functions.ROOT
+        want = [f"lambda/{fn}-{arch}.zip" for fn in workspace_functions.functions(fn_root)]
+        want.append(f"layers/onnxruntime-{arch}.zip")
+        missing = [w for w in want if not os.path.isfile(os.path.join(out, w))]
+        if missing:
+            report(f"{arch} artifacts", [f"missing {m}" for m in missing])
+        if not glob.glob(os.path.join(out, "layers", "model-*.zip")):
+            report("model layers", ["none in layers/"])
+    for path in sorted(glob.glob(os.path.join(out, "lambda", "*.zip"))):
+        rel = os.path.relpath(path, out)
+        m = FUNCTION_ZIP.match(rel)
+        if not m:
+            report(rel, ["not named <function>-<x86_64|arm64>.zip"])
             continue
-        problems, summary = check_function_zip(path, arch)
-        report(os.path.relpath(path, root), problems, summary)
-    if args.layers:
-        for name, want in LAYERS.items():
-            path = os.path.join(root, "build", "layers", name)
-            if os.path.isfile(path):
-                report(os.path.relpath(path, root), check_layer_zip(path, want), f"{os.path.getsize(path)} bytes")
+        problems, summary = check_function_zip(path, m["arch"])
+        report(rel, problems, summary)
+    for arch in ARCHS:
+        path = os.path.join(out, "layers", f"onnxruntime-{arch}.zip")
+        if os.path.isfile(path):
+            report(os.path.relpath(path, out), check_layer_zip(path, ORT_LAYER), f"{os.path.getsize(path)} bytes")
+    for path in sorted(glob.glob(os.path.join(out, "layers", "model-*.zip"))):
+        rel = os.path.relpath(path, out)
+        problems, entry = check_model_layer(path)
+        if entry is not None:
+            if rel != f"layers/model-{entry['name']}-{entry['variant']}.zip":
+                problems.append(f"holds {entry['name']} {entry['variant']} (model.json), so it must be named "
+                                f"model-{entry['name']}-{entry['variant']}.zip")
+            if listed.get(rel, {}).get("model") != entry:
+                problems.append("manifest.json's model entry differs from the layer's model.json")
+        report(rel, problems, f"{os.path.getsize(path)} bytes" + (f", {entry['name']} {entry['variant']}" if entry else ""))
     print(f"lambda zips: {passed} passed, {failed} failed")
     return 1 if failed or passed == 0 else 0
 

@@ -15,7 +15,7 @@ MIN_TOP1    ?= 0.88
 DEMO_IMAGES := $(wildcard third_party/demo-images/*.png third_party/demo-images/*.jpg)
 BIN         := target/release
 
-.PHONY: help setup build up down demo test test-rust test-python test-api soak fuzz lint eval accuracy tf-check lambdas layers package test-bazel bench cost
+.PHONY: help setup build up down demo test test-rust test-python test-api soak fuzz lint eval accuracy contract tf-check lambdas layers package test-bazel bench cost
 
 help:
 	@echo "make demo     - set up, start the local stack, classify the demo photos, stop"
@@ -124,6 +124,12 @@ soak: build
 FUZZ_SECONDS ?= 120
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tools/fuzz/run.sh
+
+# services/contract.json from the Rust code (functions, env vars, IAM grants, prefixes, metrics): what the
+# Terraform tests hold the modules to. A test of imgpipe-contract fails while the checked-in file is stale.
+contract:
+	$(CARGO) run --release --locked -q -p imgpipe-contract > services/contract.json.tmp
+	mv services/contract.json.tmp services/contract.json
 
 # Terraform: parse, reference check, code/HCL consistency tests, checkov (no terraform binary here).
 tf-check:

@@ -793,14 +793,6 @@ def test_contract_has_the_documented_schema(contract: dict):
     assert all(set(m) == {"name", "unit", "dimensions"} for m in contract["metrics"]["metrics"])
 
 
-def test_permissions_json_names_only_contract_functions(contract: dict):
-    # services/permissions.json is no longer read by Terraform or these checks, only by the local stack's
-    # end-to-end test (tools/localstack/tests/e2e.rs) until that reads the contract; it may lag the contract's
-    # grants, but must not name a function the contract does not know.
-    legacy = load_json(REPO / "services" / "permissions.json")
-    assert {name for name in legacy if not name.startswith("_")} <= set(contract["functions"])
-
-
 def test_optional_defaults_reads_nested_objects():
     parsed = optional_defaults('${object({a = optional(object({x = optional(number, 1), y = optional(string, "s")}), {}), b = optional(number)})}')
     assert parsed == {"a": {"x": 1, "y": "s"}, "b": None}

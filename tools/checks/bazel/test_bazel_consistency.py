@@ -110,7 +110,7 @@ class RepositoryTest(unittest.TestCase):
         self.assertIn("deps=all_crate_deps(normal_dev=True) + dev_deps", src)
 
     def test_functions_come_from_cargo(self):
-        self.assertEqual(bc.workspace_functions.functions(ROOT), ["api", "preprocess", "inference"])
+        self.assertEqual(bc.workspace_functions.functions(ROOT), ["api", "preprocess", "inference", "sweeper", "notify"])
 
 
 class MutationTest(unittest.TestCase):
@@ -314,41 +314,42 @@ rust_test(name = "t", crate = ":imgpipe_api", aliases = aliases(normal_dev = Tru
         self.assertFails(r"tools/eval/BUILD\.bazel:\d+: imgpipe_lambda in tools/eval, which is not a function crate")
 
     def test_new_function_is_a_few_lines(self):
-        """services/sweeper: Cargo.toml + sources, one macro call, two manifest lines and FUNCTIONS."""
-        write(self.path("services/sweeper/Cargo.toml"), '[package]\nname = "imgpipe-sweeper"\nversion.workspace = true\n'
-              'edition.workspace = true\n\n[lib]\npath = "src/lib.rs"\n\n[[bin]]\nname = "sweeper"\npath = "src/main.rs"\n\n'
+        """services/thumbnail: Cargo.toml + sources, one macro call, two manifest lines and FUNCTIONS."""
+        write(self.path("services/thumbnail/Cargo.toml"), '[package]\nname = "imgpipe-thumbnail"\nversion.workspace = true\n'
+              'edition.workspace = true\n\n[lib]\npath = "src/lib.rs"\n\n[[bin]]\nname = "thumbnail"\npath = "src/main.rs"\n\n'
               '[dependencies]\nimgpipe-domain.workspace = true\n')
-        write(self.path("services/sweeper/src/lib.rs"), "pub fn sweep() {}\n")
-        write(self.path("services/sweeper/src/main.rs"), "fn main() { imgpipe_sweeper::sweep() }\n")
-        add_member(self.root, "services/sweeper")
-        write(self.path("services/sweeper/BUILD.bazel"), 'load("//bazel:lambda.bzl", "imgpipe_lambda")\n\n'
-              'imgpipe_lambda(\n    name = "sweeper",\n    deps = ["//services/domain"],\n)\n')
-        add_manifest(self.root, "services/sweeper")
-        errors = self.assertFails(r"BUILD\.bazel:\d+: //:artifacts lacks the function sweeper \(add it to FUNCTIONS\)")
+        write(self.path("services/thumbnail/src/lib.rs"), "pub fn shrink() {}\n")
+        write(self.path("services/thumbnail/src/main.rs"), "fn main() { imgpipe_thumbnail::shrink() }\n")
+        add_member(self.root, "services/thumbnail")
+        write(self.path("services/thumbnail/BUILD.bazel"), 'load("//bazel:lambda.bzl", "imgpipe_lambda")\n\n'
+              'imgpipe_lambda(\n    name = "thumbnail",\n    deps = ["//services/domain"],\n)\n')
+        add_manifest(self.root, "services/thumbnail")
+        errors = self.assertFails(r"BUILD\.bazel:\d+: //:artifacts lacks the function thumbnail \(add it to FUNCTIONS\)")
         self.assertEqual(len(errors), 1, errors)
-        edit(self.path("BUILD.bazel"), '    "preprocess",\n', '    "preprocess",\n    "sweeper",\n')
+        edit(self.path("BUILD.bazel"), '    "sweeper",\n', '    "sweeper",\n    "thumbnail",\n')
         self.assertEqual(bc.check(self.root), [])
-        self.assertIn("sweeper", bc.workspace_functions.functions(self.root))
+        self.assertIn("thumbnail", bc.workspace_functions.functions(self.root))
 
     def test_artifacts_listing_a_removed_function_fails(self):
-        edit(self.path("BUILD.bazel"), '    "preprocess",\n', '    "preprocess",\n    "notify",\n')
-        self.assertFails(r"//:artifacts lists notify, not a function crate of the workspace")
+        edit(self.path("BUILD.bazel"), '    "preprocess",\n', '    "preprocess",\n    "resize",\n')
+        self.assertFails(r"//:artifacts lists resize, not a function crate of the workspace")
 
     # --- features ---------------------------------------------------------------------------------------
 
     def test_feature_asked_for_but_not_built_fails(self):
-        edit(self.path("services/aws/Cargo.toml"), 'sqs = ["dep:aws-sdk-sqs"]\n', 'sqs = ["dep:aws-sdk-sqs"]\neventbridge = []\n')
-        edit(self.path("services/preprocess/Cargo.toml"), 'features = ["dynamodb", "s3", "sqs"]',
-             'features = ["dynamodb", "eventbridge", "s3", "sqs"]')
-        self.assertFails(r"services/aws/BUILD\.bazel:\d+: aws lacks crate_features 'eventbridge', which imgpipe-preprocess "
+        edit(self.path("services/aws/Cargo.toml"), 'sqs = ["dep:aws-sdk-sqs"]\n', 'sqs = ["dep:aws-sdk-sqs"]\nkinesis = []\n')
+        edit(self.path("services/preprocess/Cargo.toml"), 'features = ["dynamodb", "eventbridge", "s3", "sqs"]',
+             'features = ["dynamodb", "eventbridge", "kinesis", "s3", "sqs"]')
+        self.assertFails(r"services/aws/BUILD\.bazel:\d+: aws lacks crate_features 'kinesis', which imgpipe-preprocess "
                          r"ask\(s\) of imgpipe-aws")
 
     def test_feature_built_but_never_asked_for_fails(self):
-        edit(self.path("services/aws/BUILD.bazel"), '    "sqs",\n]', '    "sqs",\n    "secrets",\n]')
-        self.assertFails(r"aws has crate_features 'secrets', not a feature of imgpipe-aws")
-        for rel in ("services/preprocess/Cargo.toml", "tools/local/Cargo.toml"):
-            edit(self.path(rel), 'features = ["dynamodb", "s3", "sqs"]', 'features = ["dynamodb", "s3"]')
-        self.assertFails(r"aws has crate_features 'sqs', which no workspace crate asks for")
+        edit(self.path("services/aws/BUILD.bazel"), '    "sqs",\n]', '    "sqs",\n    "kinesis",\n]')
+        self.assertFails(r"aws has crate_features 'kinesis', not a feature of imgpipe-aws")
+        edit(self.path("services/notify/Cargo.toml"), 'features = ["dynamodb", "secrets", "sqs"]', 'features = ["dynamodb", "sqs"]')
+        edit(self.path("tools/local/Cargo.toml"), 'features = ["dynamodb", "eventbridge", "s3", "secrets", "sqs"]',
+             'features = ["dynamodb", "eventbridge", "s3", "sqs"]')
+        self.assertFails(r"aws has crate_features 'secrets', which no workspace crate asks for")
 
     def test_unit_test_without_the_library_features_fails(self):
         edit(self.path("services/domain/BUILD.bazel"), '    crate = ":domain",\n    crate_features = ["testing"],\n',

@@ -143,10 +143,10 @@ class CheckLambdaZipsTest(unittest.TestCase):
 
     def test_manifest_must_list_exactly_the_tree(self):
         self.assemble()
-        extra = os.path.join(self.out, "lambda", "notify-x86_64.zip")
+        extra = os.path.join(self.out, "lambda", "stray-x86_64.zip")
         make_zip(extra, {"bootstrap": (self.old, 0o755)})
         problems, _ = clz.check_manifest(self.out)
-        self.assertIn("manifest.json does not list lambda/notify-x86_64.zip", problems)
+        self.assertIn("manifest.json does not list lambda/stray-x86_64.zip", problems)
         os.remove(extra)
         with open(os.path.join(self.out, "lambda", "api-x86_64.zip"), "ab") as f:
             f.write(b"\0")

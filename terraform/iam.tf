@@ -20,8 +20,8 @@ locals {
     ]
     preprocess = [
       { actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resource = "table" },
-      { actions = ["s3:GetObject", "s3:GetObjectVersion"], resource = "bucket_prefix:uploads/" },
-      { actions = ["s3:GetObject", "s3:GetObjectVersion"], resource = "bucket_prefix:ingest/" },
+      { actions = ["s3:GetObjectVersion"], resource = "bucket_prefix:uploads/" },
+      { actions = ["s3:GetObjectVersion"], resource = "bucket_prefix:ingest/" },
       { actions = ["s3:DeleteObjectVersion"], resource = "bucket_prefix:uploads/" },
       { actions = ["s3:PutObject"], resource = "bucket_prefix:results/" },
       { actions = ["sqs:SendMessage"], resource = "queue:inference:*" },

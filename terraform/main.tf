@@ -162,6 +162,7 @@ locals {
     preprocess = {
       IMGPIPE_TABLE_NAME       = module.storage.table_name
       IMGPIPE_BUCKET_NAME      = module.storage.bucket_name
+      IMGPIPE_AUTH_MODE        = var.api_authorization_mode
       IMGPIPE_MODELS           = jsonencode(local.models_json_with_queues)
       IMGPIPE_MODEL_ROUTING    = local.model_routing_value
       IMGPIPE_MAX_UPLOAD_BYTES = tostring(var.max_upload_bytes)

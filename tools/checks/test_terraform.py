@@ -953,9 +953,10 @@ TERRAFORM_DRIFTS = [
       "preprocess: IMGPIPE_MAX_PIXEL is set by Terraform but not read by the code"]),
     ("environment", "main.tf", "      IMGPIPE_TOP_K          = tostring(var.top_k)\n", "",
      ["inference: IMGPIPE_TOP_K is read by the code but not set by Terraform"]),
-    ("iam", "iam.tf", '{ actions = ["s3:GetObject", "s3:GetObjectVersion"], resource = "bucket_prefix:ingest/" },',
+    ("iam", "iam.tf", '{ actions = ["s3:GetObjectVersion"], resource = "bucket_prefix:ingest/" },',
      '{ actions = ["s3:GetObject"], resource = "bucket_prefix:ingest/" },',
-     ["preprocess: s3:GetObjectVersion on bucket_prefix:ingest/ is in the contract but not granted"]),
+     ["preprocess: s3:GetObjectVersion on bucket_prefix:ingest/ is in the contract but not granted",
+      "preprocess: s3:GetObject on bucket_prefix:ingest/ is granted but not in the contract"]),
     ("iam", "iam.tf", '{ actions = ["dynamodb:UpdateItem"], resource = "table" },',
      '{ actions = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource = "table" },',
      ["notify: dynamodb:DeleteItem on table is granted but not in the contract"]),
@@ -1003,10 +1004,10 @@ TERRAFORM_DRIFTS = [
     ("table", "modules/storage/main.tf", '    non_key_attributes = ["status"]', '    non_key_attributes = ["status", "owner_label"]',
      ["indexes {'status-created_at': {'hash_key': 'status_shard', 'range_key': 'created_at', 'projection': 'KEYS_ONLY'}, "
       "'owner-created_at': {'hash_key': 'owner', 'range_key': 'created_at', 'projection': 'KEYS_ONLY'}, "
-      "'owner-source_key': {'hash_key': 'owner', 'range_key': 'source_key', 'projection': 'INCLUDE', 'non_key_attributes': ['status', 'owner_label']}} "
+      "'source_owner-source_key': {'hash_key': 'source_owner', 'range_key': 'source_key', 'projection': 'INCLUDE', 'non_key_attributes': ['status', 'owner_label']}} "
       "!= contract {'status-created_at': {'hash_key': 'status_shard', 'range_key': 'created_at', 'projection': 'KEYS_ONLY'}, "
       "'owner-created_at': {'hash_key': 'owner', 'range_key': 'created_at', 'projection': 'KEYS_ONLY'}, "
-      "'owner-source_key': {'hash_key': 'owner', 'range_key': 'source_key', 'projection': 'INCLUDE', 'non_key_attributes': ['status']}}"]),
+      "'source_owner-source_key': {'hash_key': 'source_owner', 'range_key': 'source_key', 'projection': 'INCLUDE', 'non_key_attributes': ['status']}}"]),
     ("vocabulary", "modules/queues/variables.tf", '  default     = "Image Failed"', '  default     = "Image Errored"',
      ["queues: failed_detail_type Image Errored is not one of ['Image Completed', 'Image Failed']"]),
     ("metrics", "modules/monitoring/main.tf", 'MetricName=\\"jobs_failed\\"', 'MetricName=\\"job_failures\\"',

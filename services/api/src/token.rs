@@ -1,15 +1,17 @@
-//! Pagination tokens are opaque to clients: base64url of the cursor JSON.
+//! Pagination tokens are opaque to clients: base64url of the cursor JSON (a time cursor for listings
+//! newest first, a key cursor for listings by prefix; one kind does not decode as the other).
 
 use base64::Engine;
-use imgpipe_domain::record::Cursor;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::ApiError;
 
-pub(crate) fn encode(cursor: &Cursor) -> String {
+pub(crate) fn encode<C: Serialize>(cursor: &C) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
 }
 
-pub(crate) fn decode(token: &str) -> Result<Cursor, ApiError> {
+pub(crate) fn decode<C: DeserializeOwned>(token: &str) -> Result<C, ApiError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .ok()
@@ -19,6 +21,9 @@ pub(crate) fn decode(token: &str) -> Result<Cursor, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use imgpipe_domain::batch::KeyCursor;
+    use imgpipe_domain::record::Cursor;
+
     use super::*;
 
     #[test]
@@ -27,7 +32,16 @@ mod tests {
             before: 17,
             seen: vec!["a".into()],
         };
-        assert_eq!(decode(&encode(&cursor)).unwrap(), cursor);
-        assert_eq!(decode("not a token").unwrap_err().status().as_u16(), 400);
+        assert_eq!(decode::<Cursor>(&encode(&cursor)).unwrap(), cursor);
+        assert_eq!(decode::<Cursor>("not a token").unwrap_err().status().as_u16(), 400);
+        let key_cursor = KeyCursor {
+            after: "ingest/b/1.jpg".into(),
+            seen: vec![],
+        };
+        assert_eq!(decode::<KeyCursor>(&encode(&key_cursor)).unwrap(), key_cursor);
+        assert!(
+            decode::<KeyCursor>(&encode(&cursor)).is_err(),
+            "a time cursor is not a key cursor"
+        );
     }
 }

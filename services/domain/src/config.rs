@@ -256,12 +256,16 @@ pub struct PreprocessConfig {
     /// How long records of ingested images live (their DynamoDB TTL).
     pub retention_days: u64,
     pub event_bus_name: String,
+    /// The API's authorization mode: an ingested object belongs to the principal that wrote it, except
+    /// in `none` mode, where nothing has an owner (every caller is anonymous, and sees every image).
+    pub auth_mode: AuthMode,
 }
 
 impl PreprocessConfig {
     pub const VARIABLES: &'static [&'static str] = &[
         TABLE_NAME,
         BUCKET_NAME,
+        AUTH_MODE,
         MODELS,
         MODEL_ROUTING,
         MAX_UPLOAD_BYTES,
@@ -290,6 +294,7 @@ impl PreprocessConfig {
             },
             retention_days: env.positive(RETENTION_DAYS, 30)?,
             event_bus_name: env.required(EVENT_BUS_NAME)?,
+            auth_mode: env.parsed(AUTH_MODE, |value| value.trim().parse())?,
         })
     }
 
@@ -437,6 +442,7 @@ mod tests {
             (BUCKET_NAME, "b"),
             (MODELS, &models),
             (EVENT_BUS_NAME, "bus"),
+            (AUTH_MODE, "iam"),
             (MAX_PIXELS, "1000"),
         ]))
         .unwrap();

@@ -84,8 +84,9 @@ pub const FUNCTIONS: [Function; 5] = [
                 &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                 "table",
             ),
-            p(&["s3:GetObject", "s3:GetObjectVersion"], "bucket_prefix:uploads/"),
-            p(&["s3:GetObject", "s3:GetObjectVersion"], "bucket_prefix:ingest/"),
+            // Every event of the versioned bucket names its version: the exact bytes it announced.
+            p(&["s3:GetObjectVersion"], "bucket_prefix:uploads/"),
+            p(&["s3:GetObjectVersion"], "bucket_prefix:ingest/"),
             // A rejected upload is removed at once rather than kept for the retention period.
             p(&["s3:DeleteObjectVersion"], "bucket_prefix:uploads/"),
             p(&["s3:PutObject"], "bucket_prefix:results/"),
@@ -196,7 +197,7 @@ pub fn render() -> String {
         q(table::OWNER_INDEX)
     );
     out += &format!(
-        "      {}: {{\"hash_key\": \"owner\", \"range_key\": \"source_key\", \"projection\": \"INCLUDE\", \"non_key_attributes\": [\"status\"]}}\n    }}\n  }},\n",
+        "      {}: {{\"hash_key\": \"source_owner\", \"range_key\": \"source_key\", \"projection\": \"INCLUDE\", \"non_key_attributes\": [\"status\"]}}\n    }}\n  }},\n",
         q(table::SOURCE_INDEX)
     );
     let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();

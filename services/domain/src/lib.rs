@@ -18,6 +18,7 @@
 //!   model; [`config`]: each function's configuration, read once from the environment.
 //! - [`telemetry`]: the metrics every stage records; [`time`], [`digest`]: small helpers.
 
+pub mod batch;
 pub mod config;
 pub mod contract;
 pub mod digest;

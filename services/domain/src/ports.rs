@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::batch::{PrefixPage, PrefixQuery};
 use crate::error::{ErrorCode, PipelineError};
 use crate::messages::InferenceRequest;
 use crate::record::{Changes, Created, Cursor, ImageRecord, JobError, ListQuery, NewImage, Transition, WebhookNote};
@@ -44,6 +45,10 @@ pub trait Jobs: Send + Sync {
         &self,
         query: &ListQuery,
     ) -> impl Future<Output = Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError>> + Send;
+
+    /// One page of the ingested images under a key prefix, in key order, with the batch's counts per
+    /// status when the query asks for them.
+    fn list_prefix(&self, query: &PrefixQuery) -> impl Future<Output = Result<PrefixPage, PipelineError>> + Send;
 
     /// Up to `limit` jobs in `status` created before `created_before_ms` (the sweeper's candidates), read
     /// back from the table, oldest first.

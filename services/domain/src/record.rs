@@ -28,9 +28,11 @@ pub mod table {
     /// Keyed by `owner`, sorted by `created_at`; keys only (sparse: ownerless local records are not in
     /// it). A caller's listings.
     pub const OWNER_INDEX: &str = "owner-created_at";
-    /// Keyed by `owner`, sorted by `source_key`, with `status` projected (sparse: ingested images only).
-    /// A bulk batch's listing and counts by key prefix.
-    pub const SOURCE_INDEX: &str = "owner-source_key";
+    /// Keyed by `source_owner` (`batch::source_owner`), sorted by `source_key`, with `status` projected
+    /// (sparse: ingested images only). A bulk batch's listing and counts by key prefix.
+    pub const SOURCE_INDEX: &str = "source_owner-source_key";
+    /// The source index's partition key: the owner, or a fixed name for images ingested without one.
+    pub const SOURCE_OWNER: &str = "source_owner";
 }
 
 /// Largest page of a listing.
@@ -392,6 +394,7 @@ pub struct ListQuery {
 /// Where a listing page ended: items created at or before `before` (epoch ms) come next, except the
 /// ids already returned from that very millisecond. Stateless across the index shards.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cursor {
     pub before: i64,
     #[serde(default)]

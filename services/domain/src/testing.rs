@@ -9,6 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::batch::{self, key_order, KeyCursor, PrefixCounts, PrefixPage, PrefixQuery, MAX_COUNTED};
 use crate::error::{ErrorCode, Fault, PipelineError};
 use crate::events::{Announcer, Events, ImageEvent};
 use crate::messages::InferenceRequest;
@@ -167,6 +168,60 @@ impl Jobs for MemoryJobs {
             lock(&self.tombstones).push(*id);
         }
         Ok(allowed)
+    }
+
+    async fn list_prefix(&self, query: &PrefixQuery) -> Result<PrefixPage, PipelineError> {
+        self.faults.check("list_prefix")?;
+        let partitions = query.partitions();
+        let under_prefix: Vec<ImageRecord> = lock(&self.jobs)
+            .values()
+            .map(|job| job.record.clone())
+            .filter(|record| {
+                record
+                    .source_key
+                    .as_deref()
+                    .is_some_and(|key| key.starts_with(&query.prefix))
+                    && partitions
+                        .iter()
+                        .any(|p| p == batch::source_owner(record.owner.as_deref()))
+            })
+            .collect();
+        let counts = query.count.then(|| {
+            let mut counts = PrefixCounts {
+                complete: true,
+                ..PrefixCounts::default()
+            };
+            for record in &under_prefix {
+                if counts.total == MAX_COUNTED {
+                    counts.complete = false;
+                    break;
+                }
+                counts.add(record.status.as_str());
+            }
+            counts
+        });
+        let limit = query.limit.clamp(1, MAX_LIST_LIMIT);
+        let mut records: Vec<ImageRecord> = under_prefix
+            .into_iter()
+            .filter(|record| query.status.is_none_or(|status| record.status == status))
+            .filter(|record| {
+                query.cursor.as_ref().is_none_or(|cursor| {
+                    cursor.admits(
+                        record.source_key.as_deref().unwrap_or_default(),
+                        &record.image_id.to_string(),
+                    )
+                })
+            })
+            .collect();
+        key_order(&mut records);
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next = if more {
+            KeyCursor::after(&records, query.cursor.as_ref())
+        } else {
+            None
+        };
+        Ok(PrefixPage { records, next, counts })
     }
 
     async fn stale(

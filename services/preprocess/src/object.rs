@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use imgpipe_domain::config::AuthMode;
 use imgpipe_domain::events::Announce;
 use imgpipe_domain::limits::check_size;
 use imgpipe_domain::messages::{InferenceRequest, ModelRef};
@@ -181,7 +182,8 @@ async fn claim<J: Jobs, O: Objects, Q: InferenceQueue, A: Announce>(
 }
 
 /// The job of an object written under the ingest prefix: owned by whoever wrote it (the event's
-/// principal, the same owner as through the API), named by its key, served by the default model.
+/// principal, the same owner as through the API; nobody in the `none` mode), named by its key, served by
+/// the default model.
 fn ingested_image<J, O, Q, A>(
     preprocessor: &Preprocessor<J, O, Q, A>,
     job: &Job<'_>,
@@ -194,7 +196,10 @@ fn ingested_image<J, O, Q, A>(
     let expires_at_secs = now / 1000 + preprocessor.config.retention_days as i64 * 86_400;
     let mut image = NewImage::pending_upload(
         job.image_id,
-        job.object.principal_id.as_deref().and_then(owner::from_s3_principal),
+        match preprocessor.config.auth_mode {
+            AuthMode::None => None,
+            _ => job.object.principal_id.as_deref().and_then(owner::from_s3_principal),
+        },
         "application/octet-stream",
         job.object.key.clone(),
         now,

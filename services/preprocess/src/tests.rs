@@ -42,6 +42,7 @@ fn preprocessor_with(max_bytes: u64) -> Memory {
         ("IMGPIPE_BUCKET_NAME", "b".to_owned()),
         ("IMGPIPE_MODELS", manifest()),
         ("IMGPIPE_EVENT_BUS_NAME", "bus".to_owned()),
+        ("IMGPIPE_AUTH_MODE", "iam".to_owned()),
         ("IMGPIPE_MAX_UPLOAD_BYTES", max_bytes.to_string()),
     ]);
     let config = PreprocessConfig::from_env(&Env(|name: &str| vars.get(name).cloned())).unwrap();
@@ -413,6 +414,28 @@ async fn an_object_under_the_ingest_prefix_becomes_a_job_of_its_writer() {
         .is_empty());
     assert_eq!(p.queue.sent().len(), 2);
     assert_ne!(p.queue.sent()[1].request.image_id, id);
+}
+
+#[tokio::test]
+async fn without_authentication_an_ingested_object_has_no_owner() {
+    let mut p = preprocessor();
+    p.config.auth_mode = imgpipe_domain::config::AuthMode::None;
+    let key = "ingest/local/cat.png";
+    let version = p.objects.upload(key, png(120, 80), "image/png");
+    let body = ingest_event(key, &version, "AWS:AIDAEXAMPLEUSER");
+    assert!(handle_batch(&p, batch(vec![message("m1", body, 1)]))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let record = p
+        .jobs
+        .record(&ImageId::for_ingested_object("b", key, Some(&version)))
+        .unwrap();
+    assert_eq!(
+        record.owner, None,
+        "every caller of an unauthenticated API is the same anonymous one"
+    );
+    assert_eq!(record.source_key.as_deref(), Some("local/cat.png"));
 }
 
 #[tokio::test]

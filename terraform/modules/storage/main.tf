@@ -8,7 +8,7 @@ locals {
   # Index names and key attributes are the code's (services/contract.json `table`).
   status_index_name     = "status-created_at"
   owner_index_name      = "owner-created_at"
-  owner_source_key_name = "owner-source_key"
+  owner_source_key_name = "source_owner-source_key"
   index_names           = [local.status_index_name, local.owner_index_name, local.owner_source_key_name]
 
   sse_algorithm = var.kms_key_arn == null ? "AES256" : "aws:kms"
@@ -256,6 +256,11 @@ resource "aws_dynamodb_table" "this" {
   }
 
   attribute {
+    name = "source_owner"
+    type = "S"
+  }
+
+  attribute {
     name = "source_key"
     type = "S"
   }
@@ -283,11 +288,13 @@ resource "aws_dynamodb_table" "this" {
     projection_type = "KEYS_ONLY"
   }
 
-  # Bulk listings by key prefix: an owner's ingest images ordered by their S3 key (begins_with on the range
-  # key). It carries the status so that a listing by prefix can count and filter without reading every item.
+  # Bulk listings by key prefix: an owner's ingest images ordered by their S3 key (a range of the sort key).
+  # The partition is source_owner, the owner or "none" for an image ingested without one, so that such
+  # images (emulated S3 events carry no writer) stay listable. It carries the status so that a listing by
+  # prefix can count and filter without reading every item.
   global_secondary_index {
     name               = local.owner_source_key_name
-    hash_key           = "owner"
+    hash_key           = "source_owner"
     range_key          = "source_key"
     projection_type    = "INCLUDE"
     non_key_attributes = ["status"]

@@ -49,7 +49,7 @@ output "owner_index_name" {
 }
 
 output "owner_source_key_index_name" {
-  description = "Name of the bulk-listing index (hash key owner, range key source_key, projects status)."
+  description = "Name of the bulk-listing index (hash key source_owner, range key source_key, projects status)."
   value       = local.owner_source_key_name
 }
 

@@ -340,11 +340,17 @@ async fn create_table(clients: &Clients, names: &Names) -> Result<String, Error>
         .attribute_definitions(attribute("status_shard", ScalarAttributeType::S)?)
         .attribute_definitions(attribute("owner", ScalarAttributeType::S)?)
         .attribute_definitions(attribute("created_at", ScalarAttributeType::N)?)
+        .attribute_definitions(attribute(table::SOURCE_OWNER, ScalarAttributeType::S)?)
         .attribute_definitions(attribute("source_key", ScalarAttributeType::S)?)
         .key_schema(key(table::HASH_KEY, KeyType::Hash)?)
         .global_secondary_indexes(index(table::STATUS_INDEX, "status_shard", "created_at", keys_only())?)
         .global_secondary_indexes(index(table::OWNER_INDEX, "owner", "created_at", keys_only())?)
-        .global_secondary_indexes(index(table::SOURCE_INDEX, "owner", "source_key", with_status)?)
+        .global_secondary_indexes(index(
+            table::SOURCE_INDEX,
+            table::SOURCE_OWNER,
+            "source_key",
+            with_status,
+        )?)
         .send()
         .await?;
     clients

@@ -191,7 +191,10 @@ pub fn function_configs(
         (config::QUOTA_IMAGES_PER_DAY, options.quota_images_per_day.to_string()),
     ]))?;
     api.local_webhooks = true;
-    let preprocess = PreprocessConfig::from_env(&environment(vec![(config::MODELS, queued_models)]))?;
+    let preprocess = PreprocessConfig::from_env(&environment(vec![
+        (config::MODELS, queued_models),
+        (config::AUTH_MODE, api.auth_mode.as_str().to_owned()),
+    ]))?;
     let inference = options
         .models
         .iter()

@@ -359,7 +359,7 @@ async fn every_aws_call_is_granted_and_every_grant_is_used() {
 
     // A fault on every delivery of an ingested object: its message goes to the DLQ and the sweeper ends
     // the job, result file included.
-    stack.calls.preprocess.fail_next("s3:GetObject", 2);
+    stack.calls.preprocess.fail_next("s3:GetObjectVersion", 2);
     put_object(&stack, "ingest/batch-1/late.png", bytes.clone()).await;
     let late = wait_for_object(&stack, "results/batch-1/late.png.json").await;
     assert_eq!(late["error"]["code"], "retries_exhausted", "{late}");
@@ -392,18 +392,11 @@ async fn every_aws_call_is_granted_and_every_grant_is_used() {
     // Performed by the Lambda event source mapping with the function's role, not by the handler code.
     let event_source_mapping = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"];
     // Granted for real AWS, not observable on the emulator (with the reason).
-    let unobservable_here = [
-        (
-            "preprocess",
-            "s3:GetObjectVersion",
-            "moto's S3 events carry no versionId; real S3's do",
-        ),
-        (
-            "notify",
-            "sqs:ChangeMessageVisibility",
-            "the backoff of a failed webhook; this run refuses its webhook",
-        ),
-    ];
+    let unobservable_here = [(
+        "notify",
+        "sqs:ChangeMessageVisibility",
+        "the backoff of a failed webhook; this run refuses its webhook",
+    )];
     let functions = [
         ("api", &stack.calls.api),
         ("preprocess", &stack.calls.preprocess),

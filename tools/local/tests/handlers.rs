@@ -482,7 +482,7 @@ async fn transient_fault_on_the_first_attempt_succeeds_on_retry() {
         demo_photo("coffee.png"),
     )
     .await;
-    calls.fail_next("s3:GetObject", 1);
+    calls.fail_next("s3:GetObjectVersion", 1);
     let first = next_event(&emulator.clients, &resources.preprocess).await;
     let response = imgpipe_preprocess::handle_batch(&preprocessor, first).await;
     assert_eq!(

@@ -396,3 +396,96 @@ async fn the_in_memory_store_the_handler_tests_use_behaves_as_dynamodb() {
         "the histories exercise both outcomes: {applied} applied"
     );
 }
+
+/// A bulk batch listed by key prefix from the source index (keyed by the owner, or the anonymous
+/// partition, sorted by key, status projected) pages through every image once, in key order, with the
+/// same pages, cursors and counts as the in-memory store of the handler tests.
+#[tokio::test]
+async fn prefix_listings_page_in_key_order_and_count_as_the_in_memory_store_does() {
+    use imgpipe_domain::batch::PrefixQuery;
+    use imgpipe_domain::testing::MemoryJobs;
+    use imgpipe_local::calls::SplitMix64;
+
+    let emulator = Emulator::start().await;
+    let resources = emulator.resources(5).await;
+    let dynamo = DynamoJobs::new(emulator.clients.dynamodb.clone(), resources.table);
+    let memory = MemoryJobs::new();
+    let owners = [Some("iam:AIDAALICE"), Some("iam:AIDABOB"), None];
+    let statuses = [Status::Completed, Status::Failed, Status::Preprocessing, Status::Queued];
+    let mut random = SplitMix64::new(20261202);
+    let mut ids = Vec::new();
+    for n in 0..48u64 {
+        // Keys repeat (versions of one key are separate images) and some fall just outside the prefix.
+        let dir = ["ingest/b7/", "ingest/b7/sub/", "ingest/b70/", "ingest/b6/"][(random.next_u64() % 4) as usize];
+        let key = format!("{dir}{:02}.jpg", random.next_u64() % 12);
+        let owner = owners[(n % 3) as usize];
+        let image_id = ImageId::new_random();
+        let mut image = NewImage::pending_upload(image_id, owner.map(str::to_owned), "image/jpeg", key.clone(), 5, 99);
+        image.source_key = Some(key);
+        image.status = statuses[(random.next_u64() % 4) as usize];
+        assert_eq!(
+            dynamo.create(&image).await.unwrap(),
+            memory.create(&image).await.unwrap()
+        );
+        ids.push((image_id, owner));
+    }
+    // A deleted image leaves the batch (its tombstone keeps no index attributes).
+    for (id, owner) in ids.iter().take(6) {
+        assert_eq!(
+            dynamo.delete(id, *owner).await.unwrap(),
+            memory.delete(id, *owner).await.unwrap()
+        );
+    }
+    let mut listed_any = 0;
+    for owners in [
+        vec!["iam:AIDAALICE".to_owned()],
+        vec!["iam:AIDABOB".to_owned(), "iam:AIDAALICE".to_owned()],
+        vec![],
+    ] {
+        for status in [None, Some(Status::Completed)] {
+            let mut query = PrefixQuery {
+                owners: owners.clone(),
+                prefix: "ingest/b7/".into(),
+                status,
+                limit: 4,
+                cursor: None,
+                count: true,
+            };
+            let mut pages = 0;
+            let mut seen = std::collections::HashSet::new();
+            loop {
+                let from_dynamo = dynamo.list_prefix(&query).await.unwrap();
+                let from_memory = memory.list_prefix(&query).await.unwrap();
+                let page: Vec<_> = from_dynamo.records.iter().map(|r| r.image_id).collect();
+                assert_eq!(
+                    page,
+                    from_memory.records.iter().map(|r| r.image_id).collect::<Vec<_>>(),
+                    "{owners:?} {status:?} page {pages}"
+                );
+                assert_eq!(from_dynamo.next, from_memory.next);
+                assert_eq!(from_dynamo.counts, from_memory.counts, "{owners:?}");
+                let keys: Vec<_> = from_dynamo
+                    .records
+                    .iter()
+                    .map(|r| r.source_key.clone().unwrap())
+                    .collect();
+                assert!(keys.windows(2).all(|w| w[0] <= w[1]), "key order: {keys:?}");
+                assert!(keys.iter().all(|k| k.starts_with("ingest/b7/")), "{keys:?}");
+                assert!(from_dynamo.records.iter().all(|r| status.is_none_or(|s| r.status == s)));
+                for id in page {
+                    assert!(seen.insert(id), "{id} listed twice");
+                }
+                pages += 1;
+                match from_dynamo.next {
+                    Some(next) => {
+                        query.cursor = Some(next);
+                        query.count = false;
+                    }
+                    None => break,
+                }
+            }
+            listed_any += seen.len();
+        }
+    }
+    assert!(listed_any > 20, "the batches are not trivially empty: {listed_any}");
+}

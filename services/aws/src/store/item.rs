@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use imgpipe_domain::record::{status_shard_key, ImageRecord, NewImage};
+use imgpipe_domain::record::{status_shard_key, table, ImageRecord, NewImage};
 use imgpipe_domain::{ErrorCode, PipelineError};
 use serde::Serialize;
 
@@ -69,6 +69,10 @@ pub(crate) fn new_item(image: &NewImage) -> HashMap<String, AttributeValue> {
         if let Some(value) = value {
             item.insert(name.to_owned(), s(value));
         }
+    }
+    if image.source_key.is_some() {
+        let partition = imgpipe_domain::batch::source_owner(image.owner.as_deref());
+        item.insert(table::SOURCE_OWNER.to_owned(), s(partition));
     }
     if let Some(claim) = &image.claim {
         item.insert("claimant".to_owned(), s(&claim.claimant));

@@ -1,14 +1,17 @@
 //! Listings: one owner's images (the owner index) or images by status (the status index's shards),
-//! newest first. The indexes hold keys only; the items are read back from the table (BatchGetItem,
-//! strongly consistent), which also means a listing sees each item's current status.
+//! newest first; a bulk batch by key prefix (the source index), in key order. The status and owner
+//! indexes hold keys only; the items are read back from the table (BatchGetItem, strongly consistent),
+//! which also means a listing sees each item's current status. The source index also holds `status`,
+//! which is what a batch's counts read.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use imgpipe_domain::record::{newest_first, Cursor, ImageRecord, ListQuery, MAX_LIST_LIMIT, STATUS_SHARDS};
+use imgpipe_domain::batch::{key_order, KeyCursor, PrefixCounts, PrefixPage, PrefixQuery, MAX_COUNTED};
+use imgpipe_domain::record::{newest_first, table, Cursor, ImageRecord, ListQuery, MAX_LIST_LIMIT, STATUS_SHARDS};
 use imgpipe_domain::{ErrorCode, PipelineError, Status};
 
-use super::item::{live_record, n, s, OWNER_INDEX, STATUS_INDEX};
+use super::item::{live_record, n, s, OWNER_INDEX, SOURCE_INDEX, STATUS_INDEX};
 use super::DynamoJobs;
 use crate::error::classify;
 
@@ -22,6 +25,36 @@ pub(super) async fn list(
     query: &ListQuery,
 ) -> Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError> {
     jobs.list_page(query).await
+}
+
+/// One page of a batch: each of the caller's source-index partitions read from the cursor (or the
+/// prefix) on, merged in key order; the counts, when asked, from the index alone.
+pub(super) async fn list_prefix(jobs: &DynamoJobs, query: &PrefixQuery) -> Result<PrefixPage, PipelineError> {
+    let limit = query.limit.clamp(1, MAX_LIST_LIMIT);
+    let partitions = query.partitions();
+    let pages = futures::future::join_all(
+        partitions
+            .iter()
+            .map(|partition| jobs.source_range(partition, query, limit)),
+    )
+    .await;
+    let mut records = Vec::new();
+    for page in pages {
+        records.extend(page?);
+    }
+    key_order(&mut records);
+    let more = records.len() > limit;
+    records.truncate(limit);
+    let next = if more {
+        KeyCursor::after(&records, query.cursor.as_ref())
+    } else {
+        None
+    };
+    let counts = match query.count {
+        true => Some(jobs.count_prefix(&partitions, &query.prefix).await?),
+        false => None,
+    };
+    Ok(PrefixPage { records, next, counts })
 }
 
 /// The sweeper's candidates: the oldest jobs of one status created before a time, from every shard of
@@ -182,6 +215,121 @@ impl DynamoJobs {
         }
         records.truncate(want);
         Ok(records)
+    }
+
+    /// Up to `limit + 1` images of one source-index partition under the prefix, after the cursor, in key
+    /// order. The range starts at the cursor's key (or the prefix) and ends at the first key outside the
+    /// prefix: keys with a prefix sort together, right after the prefix itself.
+    async fn source_range(
+        &self,
+        partition: &str,
+        query: &PrefixQuery,
+        limit: usize,
+    ) -> Result<Vec<ImageRecord>, PipelineError> {
+        let cursor = query.cursor.as_ref();
+        let seen = cursor.map(|c| c.seen.len()).unwrap_or(0);
+        let want = limit + 1;
+        let from = cursor.map(|c| c.after.as_str()).unwrap_or(&query.prefix);
+        let mut names = HashMap::from([("#pk".to_owned(), table::SOURCE_OWNER.to_owned())]);
+        let mut values = HashMap::from([(":pk".to_owned(), s(partition)), (":from".to_owned(), s(from))]);
+        let mut filter = None;
+        if let Some(status) = query.status {
+            names.insert("#st".into(), "status".into());
+            values.insert(":st".into(), s(status.as_str()));
+            filter = Some("#st = :st".to_owned());
+        }
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let response = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(SOURCE_INDEX)
+                .key_condition_expression("#pk = :pk AND source_key >= :from")
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .limit((want + seen) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("DynamoDB Query (prefix)", e))?;
+            let mut ids = Vec::new();
+            let mut past_prefix = false;
+            for entry in response.items() {
+                let id = entry.get("image_id").and_then(|v| v.as_s().ok());
+                let key = entry.get("source_key").and_then(|v| v.as_s().ok());
+                let (Some(id), Some(key)) = (id, key) else {
+                    return Err(PipelineError::permanent_because(
+                        ErrorCode::Internal,
+                        "the image index is unreadable",
+                        format!("index {SOURCE_INDEX} returned an entry without image_id or source_key"),
+                    ));
+                };
+                if !key.starts_with(&query.prefix) {
+                    past_prefix = true;
+                    break;
+                }
+                if cursor.is_none_or(|c| c.admits(key, id)) {
+                    ids.push(id.to_owned());
+                }
+            }
+            records.extend(
+                self.get_many(&ids)
+                    .await?
+                    .into_iter()
+                    .filter(|record| query.status.is_none_or(|s| record.status == s)),
+            );
+            start = response.last_evaluated_key;
+            if past_prefix || start.is_none() || records.len() >= want {
+                break;
+            }
+        }
+        key_order(&mut records);
+        records.truncate(want);
+        Ok(records)
+    }
+
+    /// A batch's images per status, read from the source index (which projects `status`), up to
+    /// `MAX_COUNTED`.
+    async fn count_prefix(&self, partitions: &[String], prefix: &str) -> Result<PrefixCounts, PipelineError> {
+        let mut counts = PrefixCounts {
+            complete: true,
+            ..PrefixCounts::default()
+        };
+        for partition in partitions {
+            let mut start = None;
+            loop {
+                let response = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(SOURCE_INDEX)
+                    .key_condition_expression("#pk = :pk AND begins_with(source_key, :prefix)")
+                    .projection_expression("#st")
+                    .expression_attribute_names("#pk", table::SOURCE_OWNER)
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":pk", s(partition))
+                    .expression_attribute_values(":prefix", s(prefix))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("DynamoDB Query (prefix counts)", e))?;
+                for entry in response.items() {
+                    if counts.total == MAX_COUNTED {
+                        counts.complete = false;
+                        return Ok(counts);
+                    }
+                    counts.add(entry.get("status").and_then(|v| v.as_s().ok()).map_or("unknown", |s| s));
+                }
+                start = response.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// The records of these image ids (strongly consistent, in no particular order); ids without an item

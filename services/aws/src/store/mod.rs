@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use imgpipe_domain::batch::{PrefixPage, PrefixQuery};
 use imgpipe_domain::ports::Jobs;
 use imgpipe_domain::record::{Changes, Created, Cursor, ImageRecord, ListQuery, NewImage, Transition, WebhookNote};
 use imgpipe_domain::{ImageId, PipelineError, Status};
@@ -23,7 +24,7 @@ use item::{attribute, live_record, n, s, TOMBSTONE};
 pub use item::{record_from_item, OWNER_INDEX, SOURCE_INDEX, STATUS_INDEX};
 
 /// Every attribute a job's item may hold besides its key and expiry: a delete removes them all.
-const RECORD_ATTRIBUTES: [&str; 27] = [
+const RECORD_ATTRIBUTES: [&str; 28] = [
     "status",
     "status_shard",
     "owner",
@@ -45,6 +46,7 @@ const RECORD_ATTRIBUTES: [&str; 27] = [
     "model_choice",
     "callback_url",
     "source_key",
+    "source_owner",
     "webhook",
     "error",
     "claimant",
@@ -187,6 +189,10 @@ impl Jobs for DynamoJobs {
 
     async fn list(&self, query: &ListQuery) -> Result<(Vec<ImageRecord>, Option<Cursor>), PipelineError> {
         list::list(self, query).await
+    }
+
+    async fn list_prefix(&self, query: &PrefixQuery) -> Result<PrefixPage, PipelineError> {
+        list::list_prefix(self, query).await
     }
 
     async fn stale(

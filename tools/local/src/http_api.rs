@@ -1,6 +1,8 @@
 //! Serves the API handler on localhost the way API Gateway's HTTP API would call it: every HTTP request
-//! becomes a payload-2.0 event, parsed by `lambda_http` exactly as in Lambda.
+//! becomes a payload-2.0 event, parsed by `lambda_http` exactly as in Lambda; with bearer tokens
+//! configured, behind an emulation of its JWT authorizer.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,8 +21,45 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::warn;
 
-/// Header on every local response: this API runs without an authorizer.
+/// Header on every local response when this API runs without an authorizer.
 pub const AUTH_MODE_HEADER: &str = "x-imgpipe-auth";
+
+/// The `iss` claim of the requests the local JWT authorizer lets through.
+pub const LOCAL_ISSUER: &str = "imgpipe-local";
+
+/// API Gateway's JWT authorizer as the local API plays it. Instead of verifying a signed JWT against an
+/// issuer's keys it knows a fixed set of bearer tokens, each standing for a subject; what reaches the
+/// function is the same: the claims `iss` and `sub` in `requestContext.authorizer.jwt`. Empty: no
+/// authorizer, every request reaches the function (the `none` mode).
+#[derive(Clone, Debug, Default)]
+pub struct JwtAuthorizer {
+    /// token -> subject
+    pub tokens: BTreeMap<String, String>,
+}
+
+impl JwtAuthorizer {
+    /// The subject of the request's bearer token, if it is a known one. API Gateway takes the token
+    /// from `Authorization`, with or without the `Bearer ` prefix.
+    fn subject(&self, headers: &http::HeaderMap) -> Option<&str> {
+        let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => value,
+        };
+        self.tokens.get(token).map(String::as_str)
+    }
+
+    /// The gateway's own refusal: the function is never called.
+    fn unauthorized() -> hyper::Response<Full<Bytes>> {
+        let mut response = hyper::Response::new(Full::new(Bytes::from_static(br#"{"message":"Unauthorized"}"#)));
+        *response.status_mut() = hyper::StatusCode::UNAUTHORIZED;
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
 
 /// Largest request body accepted, as API Gateway's HTTP API limit (10 MB).
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -120,8 +159,15 @@ fn insert(headers: &mut http::HeaderMap, name: &'static str, value: &str) {
     }
 }
 
-pub async fn serve(listener: TcpListener, api: Arc<AwsApi>, cors: Cors, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    api: Arc<AwsApi>,
+    cors: Cors,
+    authorizer: JwtAuthorizer,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let cors = Arc::new(cors);
+    let authorizer = Arc::new(authorizer);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -135,11 +181,13 @@ pub async fn serve(listener: TcpListener, api: Arc<AwsApi>, cors: Cors, mut shut
         };
         let api = Arc::clone(&api);
         let cors = Arc::clone(&cors);
+        let authorizer = Arc::clone(&authorizer);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let api = Arc::clone(&api);
                 let cors = Arc::clone(&cors);
-                async move { Ok::<_, Infallible>(respond(&api, &cors, request, peer).await) }
+                let authorizer = Arc::clone(&authorizer);
+                async move { Ok::<_, Infallible>(respond(&api, &cors, &authorizer, request, peer).await) }
             });
             if let Err(err) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -154,23 +202,39 @@ pub async fn serve(listener: TcpListener, api: Arc<AwsApi>, cors: Cors, mut shut
 async fn respond(
     api: &AwsApi,
     cors: &Cors,
+    authorizer: &JwtAuthorizer,
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
+    // As on API Gateway, preflights are answered before (and without) authorization.
     if let Some(preflight) = cors.preflight(&parts) {
         return preflight;
     }
-    let mut response = forward(api, &parts, body, peer).await;
+    let claims = if authorizer.tokens.is_empty() {
+        None
+    } else {
+        match authorizer.subject(&parts.headers) {
+            Some(subject) => Some(json!({"iss": LOCAL_ISSUER, "sub": subject})),
+            None => {
+                let mut response = JwtAuthorizer::unauthorized();
+                cors.decorate(&parts.headers, response.headers_mut());
+                return response;
+            }
+        }
+    };
+    let mut response = forward(api, &parts, body, peer, claims).await;
     cors.decorate(&parts.headers, response.headers_mut());
     response
 }
 
+/// `claims`: what the JWT authorizer passes on; `None` without an authorizer.
 async fn forward(
     api: &AwsApi,
     parts: &http::request::Parts,
     body: Incoming,
     peer: SocketAddr,
+    claims: Option<Value>,
 ) -> hyper::Response<Full<Bytes>> {
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -179,7 +243,11 @@ async fn forward(
     if body.len() > MAX_BODY_BYTES {
         return plain(413, "too_large", "request body larger than the HTTP API limit");
     }
-    let event = payload_v2_event(parts, &body, peer);
+    let authorized = claims.is_some();
+    let mut event = payload_v2_event(parts, &body, peer);
+    if let Some(claims) = claims {
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+    }
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(err) => {
@@ -201,10 +269,12 @@ async fn forward(
     let mut out = hyper::Response::new(Full::new(bytes));
     *out.status_mut() = parts.status;
     *out.headers_mut() = parts.headers;
-    out.headers_mut().insert(
-        AUTH_MODE_HEADER,
-        hyper::header::HeaderValue::from_static("none; local development only"),
-    );
+    if !authorized {
+        out.headers_mut().insert(
+            AUTH_MODE_HEADER,
+            hyper::header::HeaderValue::from_static("none; local development only"),
+        );
+    }
     out
 }
 
@@ -305,4 +375,37 @@ fn plain(status: u16, code: &str, message: &str) -> hyper::Response<Full<Bytes>>
         hyper::header::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_authorizer_knows_its_tokens_with_or_without_the_bearer_prefix() {
+        let authorizer = JwtAuthorizer {
+            tokens: BTreeMap::from([("t0k3n".to_owned(), "alice".to_owned())]),
+        };
+        let subject = |value: Option<&str>| {
+            let mut headers = http::HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(http::header::AUTHORIZATION, value.parse().unwrap());
+            }
+            authorizer.subject(&headers).map(str::to_owned)
+        };
+        assert_eq!(subject(Some("Bearer t0k3n")).as_deref(), Some("alice"));
+        assert_eq!(subject(Some("bearer  t0k3n ")).as_deref(), Some("alice"));
+        assert_eq!(subject(Some("t0k3n")).as_deref(), Some("alice"));
+        for refused in [
+            None,
+            Some("Bearer other"),
+            Some("Basic t0k3n"),
+            Some("Bearer"),
+            Some(""),
+        ] {
+            assert_eq!(subject(refused), None, "{refused:?}");
+        }
+        let response = JwtAuthorizer::unauthorized();
+        assert_eq!(response.status(), 401);
+    }
 }

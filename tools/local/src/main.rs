@@ -1,7 +1,9 @@
 //! `imgpipe-local`: the pipeline on this machine.
 //!
-//! - `imgpipe-local up [--state-dir DIR] [--port N] [--cors-origin ORIGIN]...`: start moto, create the
-//!   resources, run the handlers and serve the API until SIGINT/SIGTERM. Writes `DIR/api-url` when ready.
+//! - `imgpipe-local up [--state-dir DIR] [--port N] [--cors-origin ORIGIN]... [--jwt-token TOKEN=SUBJECT]...`:
+//!   start moto, create the resources, run the handlers and serve the API until SIGINT/SIGTERM. Writes
+//!   `DIR/api-url` when ready. With `--jwt-token`, the API sits behind an emulated JWT authorizer that
+//!   knows those bearer tokens (401 without one) and runs in the `jwt` mode.
 //!
 //! - `imgpipe-local soak ...`: N images through a stack with faults and worker crashes on; the last line
 //!   printed is the JSON verdict (lost, stuck, duplicates, mismatched predictions, latency); exit 1
@@ -18,6 +20,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage:
   imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--cors-origin ORIGIN]...
+                   [--jwt-token TOKEN=SUBJECT]...
   imgpipe-local soak [--images N] [--concurrency C] [--fault-rate P] [--crash-rate P] [--seed S]
                      [--max-receive-count N] [--deadline SECS] [--root DIR] [--report FILE]";
 
@@ -68,6 +71,17 @@ async fn up(args: &[String]) -> Result<ExitCode, Error> {
         .filter(|pair| pair[0] == "--cors-origin")
         .map(|pair| pair[1].clone())
         .collect();
+    if args.last().is_some_and(|a| a == "--jwt-token") {
+        return Err("--jwt-token takes TOKEN=SUBJECT".into());
+    }
+    for pair in args.windows(2).filter(|pair| pair[0] == "--jwt-token") {
+        match pair[1].split_once('=') {
+            Some((token, subject)) if !token.is_empty() && !subject.is_empty() => {
+                options.jwt_tokens.insert(token.to_owned(), subject.to_owned());
+            }
+            _ => return Err(format!("--jwt-token takes TOKEN=SUBJECT, not {:?}", pair[1]).into()),
+        }
+    }
     let stack = Stack::start(options).await?;
     write_state(&state_dir, "moto.pid", &stack.moto.pid.to_string())?;
     write_state(&state_dir, "moto-endpoint", &stack.moto.endpoint)?;

@@ -1,7 +1,7 @@
 //! Starts and stops the local pipeline: moto, the resources, every function with its own recorded AWS
 //! calls, the event source mappings (pollers) and the schedule, and the HTTP gateway.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +72,9 @@ pub struct StackOptions {
     pub sweeper: bool,
     pub webhooks: Option<WebhookOptions>,
     pub quota_images_per_day: u64,
+    /// Bearer tokens (token -> subject) of an emulated JWT authorizer in front of the API, which then
+    /// runs in the `jwt` mode; empty: no authorizer, the `none` mode.
+    pub jwt_tokens: BTreeMap<String, String>,
 }
 
 impl StackOptions {
@@ -100,6 +103,7 @@ impl StackOptions {
             sweeper: true,
             webhooks: None,
             quota_images_per_day: 0,
+            jwt_tokens: BTreeMap::new(),
         }
     }
 }
@@ -185,8 +189,9 @@ pub fn function_configs(
             .collect();
         Env(move |name: &str| map.get(name).cloned())
     };
+    let auth_mode = if options.jwt_tokens.is_empty() { "none" } else { "jwt" };
     let mut api = ApiConfig::from_env(&environment(vec![
-        (config::AUTH_MODE, "none".into()),
+        (config::AUTH_MODE, auth_mode.into()),
         (config::MODELS, models),
         (config::QUOTA_IMAGES_PER_DAY, options.quota_images_per_day.to_string()),
     ]))?;
@@ -421,6 +426,9 @@ impl Stack {
             listener,
             api,
             crate::http_api::Cors::from_pipeline(options.cors_origins.clone()),
+            crate::http_api::JwtAuthorizer {
+                tokens: options.jwt_tokens.clone(),
+            },
             shutdown.subscribe(),
         )));
         info!(api_url, "local stack ready");

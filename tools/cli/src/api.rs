@@ -35,6 +35,16 @@ impl ApiError {
     }
 }
 
+/// The fields of a `POST /images` JSON request.
+#[derive(Clone, Copy, Debug)]
+pub struct CreateRequest<'a> {
+    pub content_type: &'a str,
+    pub filename: Option<&'a str>,
+    pub content_length: u64,
+    pub model: Option<&'a str>,
+    pub callback_url: Option<&'a str>,
+}
+
 /// Attempts of a request that failed in a way worth retrying (network, 5xx, 429).
 const ATTEMPTS: u32 = 4;
 
@@ -184,14 +194,18 @@ impl ApiClient {
     }
 
     /// `POST /images` with a JSON body: the image id and where to upload.
-    pub async fn create(
-        &self,
-        content_type: &str,
-        filename: Option<&str>,
-        content_length: u64,
-        idempotency_key: &str,
-    ) -> Result<Value, ApiError> {
-        let body = json!({"content_type": content_type, "filename": filename, "content_length": content_length});
+    pub async fn create(&self, request: &CreateRequest<'_>, idempotency_key: &str) -> Result<Value, ApiError> {
+        let mut body = json!({
+            "content_type": request.content_type,
+            "filename": request.filename,
+            "content_length": request.content_length,
+        });
+        if let Some(model) = request.model {
+            body["model"] = json!(model);
+        }
+        if let Some(url) = request.callback_url {
+            body["callback_url"] = json!(url);
+        }
         let (created, _) = self
             .call(
                 Method::POST,
@@ -222,7 +236,9 @@ impl ApiClient {
             })
             .unwrap_or_default();
         let response = self.send(Method::PUT, url, &headers, bytes, false).await?;
-        if response.status.is_success() {
+        // 412 to `If-None-Match: *`: the bytes are there already (a replay after an upload whose answer
+        // was lost, or a rerun of an interrupted submit); the stored object stays the first one.
+        if response.status.is_success() || response.status == StatusCode::PRECONDITION_FAILED {
             return Ok(());
         }
         let text = String::from_utf8_lossy(&response.body);
@@ -288,6 +304,17 @@ impl ApiClient {
         }
         let path = format!("/images?{}", query.join("&"));
         Ok(self.call(Method::GET, &path, &[], Bytes::new()).await?.0)
+    }
+
+    /// `GET /models`: the deployed models and the default routing.
+    pub async fn models(&self) -> Result<Value, ApiError> {
+        Ok(self.call(Method::GET, "/models", &[], Bytes::new()).await?.0)
+    }
+
+    /// One request to the API as it is, whatever it answers; `sign: false` sends it without credentials.
+    pub async fn raw(&self, method: Method, path: &str, sign: bool) -> Result<Response, ApiError> {
+        let url = format!("{}{path}", self.base);
+        self.send(method, &url, &[], Bytes::new(), sign).await
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), ApiError> {

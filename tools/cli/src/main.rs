@@ -4,9 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use imgpipe_cli::api::ApiError;
 use imgpipe_cli::auth::{self, Auth};
+use imgpipe_cli::commands::smoke::SmokeOptions;
+use imgpipe_cli::commands::submit::{DEFAULT_CONCURRENCY, MAX_CONCURRENCY};
 use imgpipe_cli::commands::{self, SubmitOptions};
 use imgpipe_cli::ApiClient;
 
@@ -14,11 +17,12 @@ use imgpipe_cli::ApiClient;
 #[command(
     name = "imgpipe",
     version,
-    about = "Classify images with an imgpipe API: submit, status, list, delete",
+    about = "Classify images with an imgpipe API: submit, status, list, delete, models, smoke",
     after_help = "API URL: --api, else $IMGPIPE_API, else the local stack started by `make up` \
 (build/local/api-url in this directory or a parent).\n\
-Exit codes: 0 ok; 1 an image failed; 2 usage or configuration; 3 refused by the API (4xx); \
-4 unreachable, 5xx or --wait timed out (worth retrying). With several files or ids, the highest applies."
+Exit codes: 0 ok; 1 an image failed (smoke: a check failed); 2 usage or configuration; 3 refused by the \
+API (4xx); 4 unreachable, 5xx or --wait timed out (worth retrying); 130 interrupted by Ctrl-C (rerun to \
+resume). With several files or ids, the highest applies."
 )]
 struct Cli {
     /// Base URL of the API, e.g. https://abc123.execute-api.eu-west-1.amazonaws.com
@@ -47,24 +51,48 @@ enum AuthMode {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Upload images; with --wait, print their top-5 predictions when done
+    /// Upload images (files, or directories with --recursive); with --wait or --out, wait for their
+    /// predictions. Resumable: running the same command again skips what is done and uploads nothing twice
+    #[command(
+        after_help = "Each file's Idempotency-Key is derived from its bytes (sha256), its name \
+(the file name, or the path below the walked directory's parent), --model and --callback-url: a rerun \
+after Ctrl-C or a crash replays finished images and uploads only what is missing. Directories are walked \
+in sorted order; hidden entries and symlinked directories are skipped; files are taken by extension or \
+content (JPEG, PNG, WebP, GIF, BMP)."
+    )]
     Submit {
-        #[arg(required = true)]
+        /// Image files, or directories with --recursive
+        #[arg(required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
+        /// Walk directories for images
+        #[arg(long, short)]
+        recursive: bool,
         /// Wait for each image to complete (or fail) and print its predictions
         #[arg(long)]
         wait: bool,
+        /// Append one JSON line per finished image (file, image_id, status, model, predictions or
+        /// error) to FILE as each finishes, instead of printing them; implies --wait. Lines already in FILE
+        /// are not written again, so the same FILE serves a resumed run
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The model to classify with (`imgpipe models` lists them); default: the deployment's split
+        #[arg(long, value_name = "NAME")]
+        model: Option<String>,
+        /// HTTPS URL to notify (signed webhook) when each image is done
+        #[arg(long, value_name = "URL")]
+        callback_url: Option<String>,
         /// One JSON object per image on stdout
         #[arg(long)]
         json: bool,
-        /// No progress lines on stderr
+        /// No progress on stderr (errors are still printed)
         #[arg(long, short)]
         quiet: bool,
         /// Seconds to wait for each image with --wait
         #[arg(long, default_value_t = 120)]
         timeout: u64,
-        /// Files uploaded at once
-        #[arg(long, default_value_t = 4)]
+        /// Files in flight at once (upload and wait), 1 to 64
+        #[arg(long, default_value_t = DEFAULT_CONCURRENCY,
+              value_parser = clap::value_parser!(u16).range(1..=MAX_CONCURRENCY as i64).map(usize::from))]
         concurrency: usize,
         /// Content-Type to declare instead of the one the file's bytes announce
         #[arg(long)]
@@ -100,6 +128,26 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// The models the API serves, and how images that name none are split between them
+    Models {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a deployment end to end: the demo photos classified as expected, a request without
+    /// credentials refused, an unknown image a 404 in the error shape. Exit 0 on PASS, 1 on FAIL
+    #[command(
+        after_help = "Uses the global --api, --auth and --token. The demo photos are built into \
+the binary; their images are deleted afterwards unless --keep. Against an API without authorization (the \
+local stack's default, which says `x-imgpipe-auth: none`) the unauthenticated check is reported skipped."
+    )]
+    Smoke {
+        /// Seconds to wait for each photo
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        /// Keep the photos' images instead of deleting them
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[tokio::main]
@@ -129,7 +177,11 @@ async fn run(cli: Cli) -> Result<u8, ApiError> {
     match cli.command {
         Command::Submit {
             files,
+            recursive,
             wait,
+            out,
+            model,
+            callback_url,
             json,
             quiet,
             timeout,
@@ -143,8 +195,12 @@ async fn run(cli: Cli) -> Result<u8, ApiError> {
                 timeout: Duration::from_secs(timeout),
                 concurrency,
                 content_type,
+                recursive,
+                model,
+                callback_url,
+                out,
             };
-            Ok(commands::submit(&client, &files, &options).await)
+            commands::submit(&client, &files, &options).await
         }
         Command::Status {
             id,
@@ -159,6 +215,14 @@ async fn run(cli: Cli) -> Result<u8, ApiError> {
             json,
         } => commands::list(&client, status.as_deref(), limit, all, json).await,
         Command::Delete { ids } => Ok(commands::delete(&client, &ids).await),
+        Command::Models { json } => commands::models::models(&client, json).await,
+        Command::Smoke { timeout, keep } => {
+            let options = SmokeOptions {
+                timeout: Duration::from_secs(timeout),
+                keep,
+            };
+            commands::smoke::smoke(&client, &options).await
+        }
     }
 }
 
@@ -226,6 +290,7 @@ mod tests {
             exit::USAGE,
             exit::REFUSED,
             exit::UNAVAILABLE,
+            exit::INTERRUPTED,
         ];
         assert_eq!(
             codes.iter().collect::<std::collections::BTreeSet<_>>().len(),

@@ -1,148 +1,28 @@
-//! The four commands. Results go to stdout (one JSON object per line with `--json`), progress and
-//! errors to stderr, so `imgpipe submit --json a.jpg | jq` works.
+//! The commands. Results go to stdout (one JSON object per line with `--json`), progress and errors to
+//! stderr, so `imgpipe submit --json a.jpg | jq` works. `submit`, `models` and `smoke` have a file each;
+//! the small ones are here.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::stream::{self, StreamExt};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api::{ApiClient, ApiError};
-use crate::{exit, files};
+use crate::exit;
 
-pub struct SubmitOptions {
-    pub wait: bool,
-    pub json: bool,
-    pub quiet: bool,
-    pub timeout: Duration,
-    pub concurrency: usize,
-    pub content_type: Option<String>,
-}
+pub mod models;
+pub mod smoke;
+pub mod submit;
 
-/// The outcome of one file, printed as soon as it is known.
-struct Submitted {
-    file: PathBuf,
-    image: Option<Value>,
-    error: Option<ApiError>,
-}
+pub use submit::{submit, SubmitOptions};
 
-impl Submitted {
-    fn exit_code(&self) -> u8 {
-        match (&self.error, &self.image) {
-            (Some(error), _) => error.exit_code(),
-            (None, Some(image)) if image["status"] == "failed" => exit::IMAGE_FAILED,
-            _ => exit::OK,
-        }
-    }
-}
-
-/// `imgpipe submit FILE...`: uploads each file through a presigned URL (several at once), and with
-/// `--wait` polls each until it is done. Returns the highest exit code of any file.
-pub async fn submit(client: &ApiClient, paths: &[PathBuf], options: &SubmitOptions) -> u8 {
-    let total = paths.len();
-    let progress = |index: usize, file: &Path, what: &str| {
-        if !options.quiet {
-            eprintln!("[{}/{total}] {}: {what}", index + 1, file.display());
-        }
-    };
-    let mut outcomes = stream::iter(paths.iter().enumerate())
-        .map(|(index, path)| async move {
-            let result = submit_one(client, path, options, |what| progress(index, path, what)).await;
-            match result {
-                Ok(image) => Submitted {
-                    file: path.clone(),
-                    image: Some(image),
-                    error: None,
-                },
-                Err(error) => Submitted {
-                    file: path.clone(),
-                    image: None,
-                    error: Some(error),
-                },
-            }
-        })
-        .buffer_unordered(options.concurrency.max(1));
-    let mut code = exit::OK;
-    while let Some(outcome) = outcomes.next().await {
-        print_submitted(&outcome, options);
-        code = code.max(outcome.exit_code());
-    }
-    code
-}
-
-async fn submit_one(
-    client: &ApiClient,
-    path: &Path,
-    options: &SubmitOptions,
-    progress: impl Fn(&str),
-) -> Result<Value, ApiError> {
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|e| ApiError::Usage(format!("{}: {e}", path.display())))?;
-    let content_type = match &options.content_type {
-        Some(content_type) => content_type.clone(),
-        None => files::content_type(path, &bytes[..bytes.len().min(16)])
-            .ok_or_else(|| {
-                ApiError::Usage(format!(
-                    "{}: not a JPEG, PNG, WebP, GIF or BMP file (pass --content-type to send it anyway)",
-                    path.display()
-                ))
-            })?
-            .to_owned(),
-    };
-    let filename = path.file_name().and_then(|n| n.to_str());
-    // One key per file and run: a retried POST (timeout, 5xx) returns the image the first one created.
-    let key = uuid::Uuid::new_v4().to_string();
-    let created = client.create(&content_type, filename, bytes.len() as u64, &key).await?;
-    let id = created["image_id"]
-        .as_str()
-        .ok_or_else(|| ApiError::Unavailable("the API answered without an image_id".into()))?
-        .to_owned();
-    progress(&format!("uploading {} bytes as {id}", bytes.len()));
-    client.upload(&created, Bytes::from(bytes)).await?;
-    if !options.wait {
-        progress("uploaded");
-        return Ok(json!({"image_id": id, "status": "queued", "status_url": created["status_url"]}));
-    }
-    client.wait(&id, options.timeout, |status| progress(status)).await
-}
-
-fn print_submitted(outcome: &Submitted, options: &SubmitOptions) {
-    let file = outcome.file.display().to_string();
-    match (&outcome.image, &outcome.error) {
-        (_, Some(error)) => {
-            eprintln!("{file}: {error}");
-            if options.json {
-                let code = match error {
-                    ApiError::Refused { code, .. } => code.as_str(),
-                    ApiError::Unavailable(_) => "unavailable",
-                    ApiError::Usage(_) => "usage",
-                };
-                emit_json(&json!({"file": file, "error": {"code": code, "message": error.to_string()}}));
-            }
-        }
-        (Some(image), None) => {
-            if options.json {
-                let mut line = image.clone();
-                line["file"] = json!(file);
-                emit_json(&line);
-            } else {
-                print_image(image, Some(&file));
-            }
-        }
-        (None, None) => {}
-    }
-}
-
-fn emit_json(value: &Value) {
+pub(crate) fn emit_json(value: &Value) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{value}");
 }
 
 /// The human form of an image: one line, then the top-5 or the error.
-fn print_image(image: &Value, file: Option<&str>) {
+pub(crate) fn print_image(image: &Value, file: Option<&str>) {
     let mut out = std::io::stdout().lock();
     let id = image["image_id"].as_str().unwrap_or("?");
     let status = image["status"].as_str().unwrap_or("?");

@@ -4,7 +4,8 @@
 #      its stamp matches the file),
 #   2. a local stack (target/release/imgpipe-local up) in a temporary state dir, on a free port,
 #   3. pytest tools/checks/api/test_openapi.py (every route and error, responses validated against
-#      services/api/openapi.json), then tools/checks/api/run-schemathesis.sh,
+#      services/api/openapi.json; bulk ingest and the published events through the stack's moto, events
+#      validated against docs/events.schema.json), then tools/checks/api/run-schemathesis.sh,
 #   4. the stack stopped by its recorded PIDs, whatever happened.
 # Exits nonzero if either step fails. Environment: IMGPIPE_LOCAL (the imgpipe-local binary, default
 # target/release/imgpipe-local), API_CHECKS_REPORT_DIR (JUnit XML of both runs and the stack's log go
@@ -32,7 +33,7 @@ venv() {
 }
 
 venv
-[[ -x $BIN ]] || { log "$BIN is missing: build it first (cargo build --release --workspace)"; exit 1; }
+[[ -x $BIN ]] || { log "$BIN is missing: build it first (cargo build --release --locked -p imgpipe-local)"; exit 1; }
 
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/imgpipe-api-checks.XXXXXX")
 STACK_PID=
@@ -78,7 +79,22 @@ done
 [[ -s $STATE/api-url ]] || { log "the local stack did not start within 120 s"; exit 1; }
 API=$(tr -d '[:space:]' <"$STATE/api-url")
 READY=1
-log "local stack at $API"
+# The stack's moto server (written before api-url) and its image bucket (named in its log), for the tests
+# that write to S3 and put a rule on the event bus themselves.
+MOTO=$(tr -d '[:space:]' <"$STATE/moto-endpoint")
+BUCKET=$("$VENV/bin/python" -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        fields = json.loads(line).get("fields", {})
+    except ValueError:
+        continue
+    if fields.get("message") == "emulated AWS resources created":
+        print(fields["bucket"])
+        break
+' "$STATE/stack.log")
+[[ -n $MOTO && -n $BUCKET ]] || { log "the stack's moto endpoint or bucket is not in $STATE"; exit 1; }
+log "local stack at $API (moto $MOTO, bucket $BUCKET)"
 
 pytest_args=(-q -p no:cacheprovider)
 if [[ -n ${API_CHECKS_REPORT_DIR:-} ]]; then
@@ -89,7 +105,7 @@ fi
 
 failed=()
 log "pytest tools/checks/api/test_openapi.py"
-IMGPIPE_API=$API "$VENV/bin/python" -m pytest "${pytest_args[@]}" tools/checks/api/test_openapi.py || failed+=(pytest)
+IMGPIPE_API=$API IMGPIPE_MOTO=$MOTO IMGPIPE_BUCKET=$BUCKET "$VENV/bin/python" -m pytest "${pytest_args[@]}" tools/checks/api/test_openapi.py || failed+=(pytest)
 log "schemathesis"
 ST=$VENV/bin/st bash tools/checks/api/run-schemathesis.sh "$API" || failed+=(schemathesis)
 

@@ -1,15 +1,25 @@
-"""Drives a running API through every route and error and checks each response against services/api/openapi.json.
+"""Drives a running API through every route and error and checks each response against services/api/openapi.json,
+and the events the pipeline publishes against docs/events.schema.json.
 
-Run in .venv/schemathesis with IMGPIPE_API set to the base URL of a running local stack
-(tools/checks/api/run.sh does both):
+Run in .venv/schemathesis against a running local stack (tools/checks/api/run.sh starts one and sets these):
 
-    IMGPIPE_API=http://127.0.0.1:PORT .venv/schemathesis/bin/python -m pytest -q -p no:cacheprovider \
-        tools/checks/api/test_openapi.py
+    IMGPIPE_API=http://127.0.0.1:PORT IMGPIPE_MOTO=http://127.0.0.1:MOTO_PORT IMGPIPE_BUCKET=imgpipe-local-images \
+        .venv/schemathesis/bin/python -m pytest -q -p no:cacheprovider tools/checks/api/test_openapi.py
 
-Every request goes through `call`, which finds the documented response for (path template, method, status),
-fails if there is none, and validates the headers and the body against it (JSON Schema draft 2020-12, $refs
-resolved into the document's components). The last test requires every declared operation to have been
-exercised with a documented outcome.
+IMGPIPE_MOTO is the stack's moto server (`moto-endpoint` in its --state-dir) and IMGPIPE_BUCKET its image
+bucket (its log's "emulated AWS resources created" line names it): the bulk-ingest tests write objects under
+ingest/ straight to that S3, and the event tests put a queue and a rule of their own on the stack's bus.
+
+Every API request goes through `call`, which finds the documented response for (path template, method,
+status), fails if there is none, and validates the headers and the body against it (JSON Schema draft
+2020-12, $refs resolved into the document's components). The last test requires every declared operation to
+have been exercised with a documented outcome.
+
+Not exercised here: 401 `unauthorized` and 429 `quota_exceeded`. The local stack runs in the `none`
+authorization mode, where every request has a caller and images have no owner, so neither can happen; the
+handler tests beside the Rust code run both against the document's codes (services/api/src/identity.rs is
+what refuses, services/api/src/routes/create.rs `without_the_identity_the_mode_requires_nothing_is_served` and
+`the_daily_quota_refuses_with_429_and_retry_after_and_replays_are_free` are the tests).
 """
 
 from __future__ import annotations
@@ -17,10 +27,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import struct
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from urllib.parse import quote
 
 import jsonschema
 import pytest
@@ -30,6 +43,8 @@ from referencing.jsonschema import DRAFT202012
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC_PATH = ROOT / "services/api/openapi.json"
+EVENTS_SCHEMA_PATH = ROOT / "docs/events.schema.json"
+EVENTS_SCHEMA: dict[str, Any] = json.loads(EVENTS_SCHEMA_PATH.read_text())
 DEMO = ROOT / "third_party/demo-images"
 SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text())
 SPEC_URI = "urn:imgpipe:openapi"
@@ -39,6 +54,10 @@ ID_PATTERN = r"[^/]+"
 WAIT_SECS = float(os.environ.get("IMGPIPE_WAIT_SECS", "60"))
 MAX_INLINE_BYTES = 4 * 1024 * 1024
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+REGION = os.environ.get("IMGPIPE_REGION", "us-east-1")
+# A Signature Version 4 header in form only: moto reads the service and region from its credential scope
+# (and the S3 writer from its access key) and checks no signature.
+FAKE_ACCESS_KEY = "IMGPIPEAPICHECKS"
 
 
 def base_url() -> str:
@@ -157,8 +176,10 @@ def check_body(pointer: str, documented: dict[str, Any], response: requests.Resp
 # helpers
 
 
-def create_upload(content_type: str = "image/png", filename: str | None = "chelsea.png", **extra: Any) -> dict:
-    body = {"content_type": content_type, **extra}
+def create_upload(
+    content_type: str = "image/png", filename: str | None = "chelsea.png", content_length: int = 1024, **extra: Any
+) -> dict:
+    body = {"content_type": content_type, "content_length": content_length, **extra}
     if filename is not None:
         body["filename"] = filename
     response = call("POST", "/images", json=body, expect=201)
@@ -183,12 +204,97 @@ def wait_settled(image_id: str, timeout: float = WAIT_SECS) -> dict:
         time.sleep(0.25)
 
 
+def wait_for(what: str, probe, timeout: float = WAIT_SECS):
+    """Calls `probe` until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.5)
+
+
 def error_code(response: requests.Response) -> str:
     return response.json()["error"]["code"]
 
 
 def random_v4() -> str:
     return str(uuid.uuid4())
+
+
+def deployed_models() -> list[str]:
+    return [model["name"] for model in call("GET", "/models", expect=200).json()["models"]]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the stack's emulated AWS (moto), over plain HTTP
+
+
+def moto_endpoint() -> str:
+    url = os.environ.get("IMGPIPE_MOTO", "").rstrip("/")
+    if not url:
+        pytest.fail("IMGPIPE_MOTO is not set: the local stack's moto endpoint (its state dir's moto-endpoint)")
+    return url
+
+
+def bucket_name() -> str:
+    bucket = os.environ.get("IMGPIPE_BUCKET", "")
+    if not bucket:
+        pytest.fail("IMGPIPE_BUCKET is not set: the local stack's image bucket (named in its log)")
+    return bucket
+
+
+def fake_authorization(service: str) -> str:
+    scope = f"{FAKE_ACCESS_KEY}/{time.strftime('%Y%m%d', time.gmtime())}/{REGION}/{service}/aws4_request"
+    return f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, Signature=0"
+
+
+def aws_json(service: str, target: str, payload: dict) -> dict:
+    """One call of an AWS JSON-protocol API (SQS, EventBridge) on moto."""
+    content_type = "application/x-amz-json-1.0" if service == "sqs" else "application/x-amz-json-1.1"
+    response = requests.post(
+        moto_endpoint() + "/",
+        data=json.dumps(payload),
+        headers={"Content-Type": content_type, "X-Amz-Target": target, "Authorization": fake_authorization(service)},
+        timeout=30,
+    )
+    assert response.ok, f"{target}: {response.status_code} {response.text[:300]}"
+    return response.json() if response.content else {}
+
+
+def s3_url(key: str) -> str:
+    return f"{moto_endpoint()}/{bucket_name()}/{quote(key)}"
+
+
+def s3_put(key: str, data: bytes, content_type: str) -> str:
+    """Writes an object to the stack's bucket, as `aws s3 cp` would; returns its version id."""
+    response = requests.put(
+        s3_url(key), data=data, headers={"Content-Type": content_type, "Authorization": fake_authorization("s3")}, timeout=30
+    )
+    assert response.ok, f"S3 PUT {key}: {response.status_code} {response.text[:300]}"
+    return response.headers.get("x-amz-version-id", "")
+
+
+def s3_get(key: str) -> requests.Response:
+    return requests.get(s3_url(key), headers={"Authorization": fake_authorization("s3")}, timeout=30)
+
+
+def is_uuid_version(value: str, version: int) -> bool:
+    return uuid.UUID(value).version == version and str(uuid.UUID(value)) == value
+
+
+def as_f32(value: Any) -> Any:
+    """`value` with every number that is not an integer rounded to a 32-bit float. Scores are f32 in the
+    pipeline; GET /images/{id}, the events and the result files print them as such (`0.95195514`), the
+    listings print the same f32 widened to f64 (`0.9519551396369934`): one value, two spellings."""
+    if isinstance(value, float):
+        return struct.unpack("f", struct.pack("f", value))[0]
+    if isinstance(value, dict):
+        return {key: as_f32(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_f32(item) for item in value]
+    return value
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -249,6 +355,8 @@ def test_upload_flow_list_and_paging() -> None:
 
     # A second image so that paging has two pages at least.
     second = create_upload("image/jpeg", None)
+    assert pending["model_name"] and pending["model_choice"] == "default", pending
+    assert pending["callback_url"] is None and pending["webhook"] is None and pending["source_key"] is None
 
     everything = call("GET", "/images", expect=200).json()
     ids = [image["image_id"] for image in everything["images"]]
@@ -317,16 +425,30 @@ def test_malformed_id_is_400(path: str) -> None:
 
 def test_missing_image_is_404() -> None:
     assert error_code(call("GET", f"/images/{random_v4()}", expect=404)) == "not_found"
+    # Ingested images have version 5 ids: a well-formed one is looked up, not refused.
+    v5 = str(uuid.uuid5(uuid.NAMESPACE_URL, random_v4()))
+    assert error_code(call("GET", f"/images/{v5}", expect=404)) == "not_found"
 
 
-@pytest.mark.parametrize("method,path", [("GET", "/"), ("GET", "/nope"), ("POST", "/images/x/y"), ("DELETE", "/imagez")])
+@pytest.mark.parametrize(
+    "method,path",
+    [("GET", "/"), ("GET", "/nope"), ("POST", "/images/x/y"), ("DELETE", "/imagez"), ("GET", "/models/efficientnet-lite0")],
+)
 def test_unknown_route_is_404(method: str, path: str) -> None:
     assert error_code(call(method, path, expect=404)) == "not_found"
 
 
 @pytest.mark.parametrize(
     "method,path",
-    [("PUT", "/images"), ("PATCH", "/images"), ("DELETE", "/images"), ("PUT", "/images/{id}"), ("POST", "/images/{id}")],
+    [
+        ("PUT", "/images"),
+        ("PATCH", "/images"),
+        ("DELETE", "/images"),
+        ("PUT", "/images/{id}"),
+        ("POST", "/images/{id}"),
+        ("POST", "/models"),
+        ("DELETE", "/models"),
+    ],
 )
 def test_other_methods_are_405(method: str, path: str) -> None:
     response = call(method, path.replace("{id}", random_v4()), expect=405)
@@ -373,12 +495,17 @@ def test_inline_over_the_limit_is_413() -> None:
         b"",
         b'{"content_type": "image/png", "colour": "blue"}',
         b'{"filename": "a.png"}',
+        b'{"content_type": "image/png"}',
+        b'{"content_type": "image/png", "content_length": null}',
+        b'{"content_type": "image/png", "content_length": 10, "model": 7}',
+        b'{"content_type": "image/png", "content_length": 10, "callback_url": ["https://hooks.example.com/"]}',
         b'{"content_type": "image/png", "content_length": 0}',
         b'{"content_type": "image/png", "content_length": -5}',
         b'{"content_type": "image/png", "content_length": "12"}',
-        b'{"content_type": "image/png", "filename": "a\\nb.png"}',
-        b'{"content_type": "image/png", "filename": ""}',
-        ('{"content_type": "image/png", "filename": "' + "x" * 256 + '"}').encode(),
+        b'{"content_type": "image/png", "content_length": 12.0}',
+        b'{"content_type": "image/png", "content_length": 10, "filename": "a\\nb.png"}',
+        b'{"content_type": "image/png", "content_length": 10, "filename": ""}',
+        ('{"content_type": "image/png", "content_length": 10, "filename": "' + "x" * 256 + '"}').encode(),
     ],
 )
 def test_bad_json_body_is_400(data: bytes) -> None:
@@ -390,7 +517,9 @@ def test_filename_limit_counts_characters() -> None:
     # 255 two-byte characters are 510 bytes of UTF-8, and still within the documented maxLength.
     created = create_upload("image/png", "\u00e9" * 255)
     assert call("GET", f"/images/{created['image_id']}", expect=200).json()["filename"] == "\u00e9" * 255
-    response = call("POST", "/images", json={"content_type": "image/png", "filename": "\u00e9" * 256}, expect=400)
+    response = call(
+        "POST", "/images", json={"content_type": "image/png", "content_length": 10, "filename": "\u00e9" * 256}, expect=400
+    )
     assert error_code(response) == "bad_request"
 
 
@@ -401,7 +530,19 @@ def test_empty_inline_body_is_400() -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=101", "limit=abc", "limit=", "status=done", "status=", "colour=blue", "status=COMPLETED"],
+    [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "limit=",
+        "status=done",
+        "status=",
+        "colour=blue",
+        "status=COMPLETED",
+        "status=inferring",  # no such status any more: the model's run is part of `preprocessed`
+        "prefix=ingest/&limit=0",
+        "prefix=ingest/&colour=blue",
+    ],
 )
 def test_bad_query_parameter_is_400(query: str) -> None:
     assert error_code(call("GET", f"/images?{query}", expect=400)) == "bad_request"
@@ -441,7 +582,7 @@ def test_delete_errors() -> None:
 
 def test_idempotent_create_replays_the_first_response() -> None:
     key = f"test-{uuid.uuid4()}"
-    body = {"content_type": "image/png", "filename": "replay.png"}
+    body = {"content_type": "image/png", "filename": "replay.png", "content_length": 2048}
     first = call("POST", "/images", json=body, headers={"Idempotency-Key": key}, expect=201)
     assert "idempotent-replayed" not in first.headers
     again = call("POST", "/images", json=body, headers={"Idempotency-Key": key}, expect=201)
@@ -452,9 +593,13 @@ def test_idempotent_create_replays_the_first_response() -> None:
 
     # The same key with another request is refused.
     other = call(
-        "POST", "/images", json={"content_type": "image/jpeg"}, headers={"Idempotency-Key": key}, expect=409
+        "POST", "/images", json={**body, "content_type": "image/jpeg"}, headers={"Idempotency-Key": key}, expect=409
     )
     assert error_code(other) == "idempotency_key_reused"
+    # content_length, model and callback_url are part of the request too.
+    for changed in ({"content_length": 2049}, {"model": deployed_models()[0]}, {"callback_url": "http://127.0.0.1:9/hook"}):
+        response = call("POST", "/images", json={**body, **changed}, headers={"Idempotency-Key": key}, expect=409)
+        assert error_code(response) == "idempotency_key_reused", changed
     # Without a key, the same request creates another image.
     fresh = call("POST", "/images", json=body, expect=201)
     assert fresh.json()["image_id"] != first.json()["image_id"]
@@ -484,7 +629,15 @@ def test_idempotent_inline_replays_202() -> None:
     assert again.json()["image_id"] == first.json()["image_id"]
     other = call("POST", "/images", data=data[:-1], headers=headers, expect=409)
     assert error_code(other) == "idempotency_key_reused"
-    as_json = call("POST", "/images", json={"content_type": "image/png"}, headers={"Idempotency-Key": key}, expect=409)
+    other = call("POST", "/images", data=data, headers=headers, params={"model": deployed_models()[0]}, expect=409)
+    assert error_code(other) == "idempotency_key_reused", "the query's model is part of the request"
+    as_json = call(
+        "POST",
+        "/images",
+        json={"content_type": "image/png", "content_length": len(data)},
+        headers={"Idempotency-Key": key},
+        expect=409,
+    )
     assert error_code(as_json) == "idempotency_key_reused"
 
 
@@ -492,7 +645,11 @@ def test_idempotent_inline_replays_202() -> None:
 @pytest.mark.parametrize("key", ["k" * 256, "tab\there", b"caf\xc3\xa9"])
 def test_malformed_idempotency_key_is_400(key: str | bytes) -> None:
     response = call(
-        "POST", "/images", json={"content_type": "image/png"}, headers={"Idempotency-Key": key}, expect=400
+        "POST",
+        "/images",
+        json={"content_type": "image/png", "content_length": 10},
+        headers={"Idempotency-Key": key},
+        expect=400,
     )
     assert error_code(response) == "bad_request"
 
@@ -500,7 +657,392 @@ def test_malformed_idempotency_key_is_400(key: str | bytes) -> None:
 def test_longest_idempotency_key_is_accepted() -> None:
     key = "~" + uuid.uuid4().hex + "k" * (255 - 33)
     assert len(key) == 255
-    call("POST", "/images", json={"content_type": "image/png"}, headers={"Idempotency-Key": key}, expect=201)
+    call(
+        "POST",
+        "/images",
+        json={"content_type": "image/png", "content_length": 10},
+        headers={"Idempotency-Key": key},
+        expect=201,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# GET /models, and choosing a model
+
+
+def test_models_lists_the_deployed_models_and_the_default_routing() -> None:
+    body = call("GET", "/models", expect=200).json()
+    names = [model["name"] for model in body["models"]]
+    assert len(names) == len(set(names)), names
+    weights = dict(part.split("=") for part in body["default"].split(","))
+    assert sum(int(w) for w in weights.values()) == 100, body["default"]
+    for model in body["models"]:
+        assert model["default_weight"] == int(weights.get(model["name"], 0)), (model, body["default"])
+    # Query parameters are not read.
+    assert call("GET", "/models?colour=blue", expect=200).json() == body
+
+
+def test_create_with_a_model_says_so_and_without_one_the_routing_chooses() -> None:
+    models = deployed_models()
+    chosen = models[-1]
+    created = create_upload("image/png", "named.png", model=chosen)
+    assert created["model"] == chosen
+    record = call("GET", f"/images/{created['image_id']}", expect=200).json()
+    assert (record["model_name"], record["model_choice"]) == (chosen, "requested")
+
+    routed = create_upload("image/png", "routed.png", model=None)
+    record = call("GET", f"/images/{routed['image_id']}", expect=200).json()
+    assert record["model_name"] == routed["model"] and routed["model"] in models
+    assert record["model_choice"] == ("default" if len(models) == 1 else "canary"), record
+
+    data = (DEMO / "coffee.png").read_bytes()
+    inline = call("POST", "/images", data=data, headers={"content-type": "image/png"}, params={"model": chosen}, expect=202)
+    assert inline.json()["model"] == chosen
+    record = wait_settled(inline.json()["image_id"])
+    assert record["status"] == "completed", record
+    assert (record["model_name"], record["model_choice"]) == (chosen, "requested")
+    assert record["model"]["name"] == chosen, "the chosen model made the predictions"
+
+
+def test_an_unknown_model_is_400_and_the_message_lists_the_deployed_ones() -> None:
+    models = deployed_models()
+    for response in (
+        call("POST", "/images", json={"content_type": "image/png", "content_length": 10, "model": "resnet-nope"}, expect=400),
+        call("POST", "/images", json={"content_type": "image/png", "content_length": 10, "model": "Not A Name"}, expect=400),
+        call("POST", "/images", data=b"GIF89a", headers={"content-type": "image/gif"}, params={"model": "resnet-nope"}, expect=400),
+        call("POST", "/images", data=b"GIF89a", headers={"content-type": "image/gif"}, params={"model": ""}, expect=400),
+    ):
+        assert error_code(response) == "bad_request"
+        message = response.json()["error"]["message"]
+        assert all(name in message for name in models), message
+
+
+def test_inline_query_parameters_other_than_model_and_callback_url_are_400() -> None:
+    for params in ({"colour": "blue"}, {"filename": "a.gif"}, {"content_length": "6"}):
+        response = call("POST", "/images", data=b"GIF89a", headers={"content-type": "image/gif"}, params=params, expect=400)
+        assert error_code(response) == "bad_request", params
+
+
+def test_content_length_is_required_and_the_upload_url_is_signed_for_it() -> None:
+    response = call("POST", "/images", json={"content_type": "image/png"}, expect=400)
+    assert error_code(response) == "bad_request"
+    assert "content_length" in response.json()["error"]["message"]
+
+    created = create_upload("image/webp", "sized.webp", content_length=4321)
+    headers = created["upload"]["headers"]
+    assert headers["content-type"] == "image/webp"
+    assert headers["content-length"] == "4321"
+    assert headers["if-none-match"] == "*"
+    assert created["upload"]["expires_at"] > time.time()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# callback_url (webhooks)
+
+# The local stack accepts http://127.0.0.1 callbacks (and only there). Nothing listens on port 9 and the
+# stack has no signing key: its notify function refuses such a webhook and records so on the job.
+LOCAL_CALLBACK = "http://127.0.0.1:9/imgpipe-hook"
+
+
+def test_a_callback_url_is_kept_and_a_refused_webhook_recorded() -> None:
+    created = create_upload("image/png", "hooked.png", callback_url=LOCAL_CALLBACK)
+    record = call("GET", f"/images/{created['image_id']}", expect=200).json()
+    assert record["callback_url"] == LOCAL_CALLBACK and record["webhook"] is None
+
+    data = (DEMO / "coffee.png").read_bytes()
+    inline = call(
+        "POST", "/images", data=data, headers={"content-type": "image/png"}, params={"callback_url": LOCAL_CALLBACK}, expect=202
+    )
+    image_id = inline.json()["image_id"]
+    assert wait_settled(image_id)["status"] == "completed"
+
+    def noted():
+        record = call("GET", f"/images/{image_id}", expect=200).json()
+        return record if record["webhook"] else None
+
+    record = wait_for("the webhook's fate on the record", noted)
+    assert record["callback_url"] == LOCAL_CALLBACK
+    assert record["webhook"]["status"] == "webhook_refused", record["webhook"]
+    assert record["webhook"]["attempts"] >= 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/imgpipe",  # no host is allowed on the local stack (https webhooks are off)
+        "ftp://hooks.example.com/imgpipe",
+        "http://hooks.example.com/imgpipe",  # http only to 127.0.0.1, only locally
+        "https://192.0.2.10/imgpipe",  # an IP address
+        "https://user:pw@hooks.example.com/",
+        "http://127.0.0.1:9/a b",
+        "https://" + "h" * 2050 + ".example/",
+        "",
+    ],
+)
+def test_a_refused_callback_url_is_400(url: str) -> None:
+    body = {"content_type": "image/png", "content_length": 10, "callback_url": url}
+    assert error_code(call("POST", "/images", json=body, expect=400)) == "bad_request"
+    inline = call(
+        "POST", "/images", data=b"GIF89a", headers={"content-type": "image/gif"}, params={"callback_url": url}, expect=400
+    )
+    assert error_code(inline) == "bad_request"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# bulk ingest: objects written under ingest/, listed by prefix
+
+
+@pytest.fixture(scope="module")
+def batch() -> dict:
+    """A batch written straight to the stack's bucket: two images, a second version of one of them and a
+    file that is no image; returned once every job has ended."""
+    prefix = f"ingest/api-checks-{uuid.uuid4().hex[:12]}/"
+    objects = [
+        ("a.png", DEMO / "coffee.png", "image/png"),
+        ("b/c.jpg", DEMO / "rocket.jpg", "image/jpeg"),
+        ("notes.txt", None, "text/plain"),
+        ("a.png", DEMO / "camera.png", "image/png"),
+    ]
+    versions: dict[str, list[str]] = {}
+    for name, source, content_type in objects:
+        data = source.read_bytes() if source else b"not an image, just notes"
+        versions.setdefault(name, []).append(s3_put(prefix + name, data, content_type))
+
+    def settled():
+        page = call("GET", "/images", params={"prefix": prefix, "limit": 100}, expect=200).json()
+        counts = page["counts"]
+        done = counts["by_status"].get("completed", 0) + counts["by_status"].get("failed", 0)
+        return page if counts["total"] == len(objects) and done == len(objects) else None
+
+    return {"prefix": prefix, "versions": versions, "page": wait_for(f"the batch {prefix} settled", settled)}
+
+
+def test_a_batch_lists_in_key_order_with_its_counts(batch: dict) -> None:
+    prefix, page = batch["prefix"], batch["page"]
+    below = prefix[len("ingest/"):]
+    assert page["prefix"] == prefix and page["next_token"] is None
+    assert page["counts"] == {"total": 4, "by_status": {"completed": 3, "failed": 1}, "complete": True}
+    images = page["images"]
+    keys = [image["source_key"] for image in images]
+    assert keys == [below + "a.png", below + "a.png", below + "b/c.jpg", below + "notes.txt"], keys
+    assert images[0]["image_id"] < images[1]["image_id"], "the versions of one key by id"
+    for image in images:
+        # In the none mode an ingested image has no owner; its id names the object version (UUID v5).
+        assert is_uuid_version(image["image_id"], 5), image["image_id"]
+        assert image["content_type"] == "application/octet-stream"
+        assert image["model_name"] and image["model_choice"] in ("default", "canary")
+        assert "pending_upload" not in image["timeline"] and "preprocessing" in image["timeline"]
+    failed = images[3]
+    assert failed["status"] == "failed" and failed["error"]["code"] == "not_an_image"
+    # The same record through GET /images/{id}.
+    assert as_f32(call("GET", f"/images/{images[2]['image_id']}", expect=200).json()) == as_f32(images[2])
+
+    # limit=1 pages through the same order; the counts come with the first page only.
+    seen, token, pages = [], None, 0
+    while True:
+        params = {"prefix": prefix, "limit": 1, **({"next_token": token} if token else {})}
+        current = call("GET", "/images", params=params, expect=200).json()
+        assert ("counts" in current) == (token is None), current
+        seen += [image["image_id"] for image in current["images"]]
+        token, pages = current["next_token"], pages + 1
+        if token is None or pages > 10:
+            break
+    assert seen == [image["image_id"] for image in images]
+
+    # A status filter narrows the page, not the counts; a narrower prefix, both.
+    only_failed = call("GET", "/images", params={"prefix": prefix, "status": "failed"}, expect=200).json()
+    assert [image["image_id"] for image in only_failed["images"]] == [failed["image_id"]]
+    assert only_failed["counts"]["total"] == 4
+    sub = call("GET", "/images", params={"prefix": prefix + "b/"}, expect=200).json()
+    assert [image["source_key"] for image in sub["images"]] == [below + "b/c.jpg"]
+    assert sub["counts"] == {"total": 1, "by_status": {"completed": 1}, "complete": True}
+    empty = call("GET", "/images", params={"prefix": prefix + "nothing-here/"}, expect=200).json()
+    assert empty["images"] == [] and empty["counts"]["total"] == 0 and empty["next_token"] is None
+
+
+def test_ingested_images_get_result_files_and_are_deleted_with_them(batch: dict) -> None:
+    prefix, images = batch["prefix"], batch["page"]["images"]
+    below = prefix[len("ingest/"):]
+    photo, notes = images[2], images[3]
+    result = s3_get(f"results/{below}b/c.jpg.json")
+    assert result.ok, result.status_code
+    assert result.json()["image_id"] == photo["image_id"]
+    assert as_f32(result.json()["predictions"]) == as_f32(photo["predictions"])
+    assert s3_get(f"results/{below}notes.txt.json").json()["error"]["code"] == "not_an_image"
+
+    assert call("DELETE", f"/images/{notes['image_id']}", expect=204).content == b""
+    assert error_code(call("GET", f"/images/{notes['image_id']}", expect=404)) == "not_found"
+    assert s3_get(f"results/{below}notes.txt.json").status_code == 404
+    assert s3_get(f"{prefix}notes.txt").status_code == 404
+    after = call("GET", "/images", params={"prefix": prefix}, expect=200).json()
+    assert notes["image_id"] not in [image["image_id"] for image in after["images"]]
+    assert after["counts"]["total"] == 3
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["uploads/", "results/", "", "ingest", "INGEST/", "/ingest/", "ingest/a\nb", "ingest/a\x00", "ingest/" + "x" * 1020],
+)
+def test_a_bad_prefix_is_400(prefix: str) -> None:
+    assert error_code(call("GET", "/images", params={"prefix": prefix}, expect=400)) == "bad_request"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="`prefix=ingest/` passes the handler's check but its DynamoDB queries name an empty key prefix "
+    "(`source_key >= \"\"`, `begins_with(source_key, \"\")`), which DynamoDB refuses: 503. When it lists, widen "
+    "ListPrefix's pattern in openapi.json to `ingest/` itself and drop this mark.",
+)
+def test_the_whole_ingest_prefix_lists(batch: dict) -> None:
+    page = call("GET", "/images", params={"prefix": "ingest/"}, expect=200).json()
+    assert page["counts"]["total"] >= len(batch["page"]["images"])
+
+
+def test_a_token_of_another_listing_is_400(batch: dict) -> None:
+    prefix = batch["prefix"]
+    key_token = call("GET", "/images", params={"prefix": prefix, "limit": 1}, expect=200).json()["next_token"]
+    time_token = call("GET", "/images", params={"limit": 1}, expect=200).json()["next_token"]
+    assert key_token and time_token
+    for params in (
+        {"prefix": prefix + "b/", "next_token": key_token},  # another batch's position
+        {"prefix": "ingest/api-checks-elsewhere/", "next_token": key_token},
+        {"prefix": prefix, "next_token": time_token},  # the newest-first listing's token
+        {"next_token": key_token},  # a batch's token without the batch
+    ):
+        assert error_code(call("GET", "/images", params=params, expect=400)) == "bad_request", params
+    # Each on its own listing goes on.
+    call("GET", "/images", params={"prefix": prefix, "next_token": key_token}, expect=200)
+    call("GET", "/images", params={"next_token": time_token}, expect=200)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the events the pipeline publishes, against docs/events.schema.json
+
+
+def events_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(EVENTS_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_events_schema_is_valid_its_examples_pass_and_it_agrees_with_the_document() -> None:
+    assert EVENTS_SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(EVENTS_SCHEMA)
+    validator = events_validator()
+    assert EVENTS_SCHEMA["examples"]
+    for example in EVENTS_SCHEMA["examples"]:
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(example)]
+        assert not errors, errors
+    # Each detail-type requires its own part and refuses the other's.
+    completed, failed = (json.loads(json.dumps(e)) for e in EVENTS_SCHEMA["examples"])
+    assert not validator.is_valid({**completed, "detail-type": "Image Failed"})
+    assert not validator.is_valid({**failed, "detail-type": "Image Completed"})
+    del completed["detail"]["predictions"]
+    assert not validator.is_valid(completed)
+    del failed["detail"]["error"]
+    assert not validator.is_valid(failed)
+    # The OpenAPI document points at it, and both name the same codes.
+    assert (SPEC_PATH.parent / SPEC["x-events"]["schema"]).resolve() == EVENTS_SCHEMA_PATH
+    defs = EVENTS_SCHEMA["$defs"]
+    schemas = SPEC["components"]["schemas"]
+    assert defs["job_error"]["properties"]["code"]["enum"] == schemas["JobErrorCode"]["enum"]
+    assert defs["detail"]["properties"]["model_choice"]["enum"] == schemas["ModelChoice"]["enum"]
+    assert set(defs["detail"]["properties"]["status"]["enum"]) <= set(schemas["Status"]["enum"])
+    assert defs["image_id"]["pattern"] == schemas["ImageId"]["pattern"]
+    assert SPEC["x-events"]["detail-types"] == EVENTS_SCHEMA["properties"]["detail-type"]["enum"]
+
+
+@pytest.fixture(scope="module")
+def event_queue():
+    """A queue of our own behind a rule on the stack's bus for every event of source imgpipe, as a
+    consumer's rule would have; removed afterwards."""
+    buses = [bus for bus in aws_json("events", "AWSEvents.ListEventBuses", {})["EventBuses"] if bus["Name"] != "default"]
+    assert len(buses) == 1, f"expected the stack's one event bus: {buses}"
+    bus = buses[0]
+    assert bus["Name"] == bucket_name().removesuffix("-images") + "-events", "named as Terraform names it"
+    name = f"api-checks-events-{uuid.uuid4().hex[:8]}"
+    queue_url = aws_json("sqs", "AmazonSQS.CreateQueue", {"QueueName": name})["QueueUrl"]
+    attributes = aws_json("sqs", "AmazonSQS.GetQueueAttributes", {"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]})
+    pattern = {"source": [EVENTS_SCHEMA["properties"]["source"]["const"]]}
+    aws_json(
+        "events",
+        "AWSEvents.PutRule",
+        {"Name": name, "EventBusName": bus["Name"], "EventPattern": json.dumps(pattern), "State": "ENABLED"},
+    )
+    aws_json(
+        "events",
+        "AWSEvents.PutTargets",
+        {"Rule": name, "EventBusName": bus["Name"], "Targets": [{"Id": "queue", "Arn": attributes["Attributes"]["QueueArn"]}]},
+    )
+    yield {"url": queue_url, "account": bus["Arn"].split(":")[4]}
+    aws_json("events", "AWSEvents.RemoveTargets", {"Rule": name, "EventBusName": bus["Name"], "Ids": ["queue"]})
+    aws_json("events", "AWSEvents.DeleteRule", {"Name": name, "EventBusName": bus["Name"]})
+    aws_json("sqs", "AmazonSQS.DeleteQueue", {"QueueUrl": queue_url})
+
+
+def test_published_events_match_the_schema_and_the_record(event_queue: dict) -> None:
+    models = deployed_models()
+    expected: dict[str, str] = {}  # image id -> detail-type
+
+    inline = call(
+        "POST", "/images", data=(DEMO / "coffee.png").read_bytes(), headers={"content-type": "image/png"},
+        params={"model": models[0]}, expect=202,
+    ).json()
+    expected[inline["image_id"]] = "Image Completed"
+    data = (DEMO / "rocket.jpg").read_bytes()
+    hooked = create_upload("image/jpeg", "rocket.jpg", content_length=len(data), callback_url=LOCAL_CALLBACK)
+    upload(hooked, data)
+    expected[hooked["image_id"]] = "Image Completed"
+    broken = call("POST", "/images", data=b"not an image at all", headers={"content-type": "image/png"}, expect=202).json()
+    expected[broken["image_id"]] = "Image Failed"
+    ingest_prefix = f"ingest/api-checks-events-{uuid.uuid4().hex[:8]}/"
+    ingest_version = s3_put(ingest_prefix + "chelsea.png", (DEMO / "chelsea.png").read_bytes(), "image/png")
+    ingested_key = ingest_prefix[len("ingest/"):] + "chelsea.png"
+
+    validator = events_validator()
+    received: dict[str, dict] = {}
+    checked = 0
+    deadline = time.monotonic() + 2 * WAIT_SECS
+    while (len(received) < len(expected) + 1) and time.monotonic() < deadline:
+        messages = aws_json(
+            "sqs",
+            "AmazonSQS.ReceiveMessage",
+            {"QueueUrl": event_queue["url"], "MaxNumberOfMessages": 10, "WaitTimeSeconds": 2},
+        ).get("Messages", [])
+        for message in messages:
+            event = json.loads(message["Body"])
+            # moto's SQS target leaves out the envelope's `account`, which EventBridge always sends: it is
+            # the bus's account.
+            event.setdefault("account", event_queue["account"])
+            errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(event)]
+            assert not errors, f"event does not match docs/events.schema.json: {errors}: {event}"
+            checked += 1
+            detail = event["detail"]
+            assert "owner" not in detail, "no owner in the none mode"
+            # Other tests' images may end meanwhile: schema-checked, but they may be deleted already.
+            if detail["image_id"] in expected or detail.get("source_key") == ingested_key:
+                # Read the job as a consumer would on receipt: its terminal status was written before the event.
+                record = call("GET", f"/images/{detail['image_id']}", expect=200).json()
+                assert record["status"] == detail["status"], (record, event)
+                assert detail["ended_at"] == record["timeline"][detail["status"]]
+                assert detail["created_at"] == record["created_at"]
+                assert detail["timings_ms"] == record["timings_ms"]
+                for field in ("predictions", "error", "model", "model_choice", "callback_url", "source_key"):
+                    assert as_f32(detail.get(field)) == as_f32(record[field]), (field, detail, record)
+                received[detail["image_id"]] = event
+            aws_json("sqs", "AmazonSQS.DeleteMessage", {"QueueUrl": event_queue["url"], "ReceiptHandle": message["ReceiptHandle"]})
+    missing = set(expected) - set(received)
+    assert not missing, f"no event within {2 * WAIT_SECS} s for {missing}"
+    for image_id, detail_type in expected.items():
+        assert received[image_id]["detail-type"] == detail_type, received[image_id]
+    assert received[inline["image_id"]]["detail"]["model_choice"] == "requested"
+    assert received[hooked["image_id"]]["detail"]["callback_url"] == LOCAL_CALLBACK
+    assert "callback_url" not in received[inline["image_id"]]["detail"], "present only when asked for"
+    assert received[broken["image_id"]]["detail"]["error"]["code"] == "not_an_image"
+    ingested = [event for image_id, event in received.items() if image_id not in expected]
+    assert len(ingested) == 1, f"no event for {ingest_prefix}chelsea.png"
+    detail = ingested[0]["detail"]
+    assert detail["s3_key"] == ingest_prefix + "chelsea.png" and detail["s3_version"] == ingest_version
+    assert is_uuid_version(detail["image_id"], 5)
+    assert checked >= len(expected) + 1
 
 
 # ----------------------------------------------------------------------------------------------------------

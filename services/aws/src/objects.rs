@@ -28,6 +28,43 @@ impl S3Objects {
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
+
+    /// `presign_upload` as signed at `signed_at`: the clock is an argument so that the signature can be
+    /// checked against an independent SigV4 implementation (tools/local/tests/presign.rs).
+    pub async fn presign_upload_at(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+        expires_in: Duration,
+        signed_at: std::time::SystemTime,
+    ) -> Result<PresignedUpload, PipelineError> {
+        let config = PresigningConfig::builder()
+            .start_time(signed_at)
+            .expires_in(expires_in)
+            .build()
+            .map_err(|e| PipelineError::configuration("presign expiry", e))?;
+        // Content-Type, Content-Length and If-None-Match become signed headers: S3 refuses the PUT unless
+        // the client sends exactly these values, so the URL can store only this many bytes of this type,
+        // and only while nothing is stored at the key (the bucket policy refuses uploads without it).
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(i64::try_from(content_length).unwrap_or(i64::MAX))
+            .if_none_match("*")
+            .presigned(config)
+            .await
+            .map_err(|e| classify("S3 presign PutObject", e))?;
+        Ok(PresignedUpload {
+            method: request.method().to_owned(),
+            url: request.uri().to_owned(),
+            headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            expires_in_secs: expires_in.as_secs(),
+        })
+    }
 }
 
 impl Objects for S3Objects {
@@ -182,27 +219,13 @@ impl Objects for S3Objects {
         content_length: u64,
         expires_in: Duration,
     ) -> Result<PresignedUpload, PipelineError> {
-        let config =
-            PresigningConfig::expires_in(expires_in).map_err(|e| PipelineError::configuration("presign expiry", e))?;
-        // Content-Type, Content-Length and If-None-Match become signed headers: S3 refuses the PUT unless
-        // the client sends exactly these values, so the URL can store only this many bytes of this type,
-        // and only while nothing is stored at the key (the bucket policy refuses uploads without it).
-        let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .content_length(i64::try_from(content_length).unwrap_or(i64::MAX))
-            .if_none_match("*")
-            .presigned(config)
-            .await
-            .map_err(|e| classify("S3 presign PutObject", e))?;
-        Ok(PresignedUpload {
-            method: request.method().to_owned(),
-            url: request.uri().to_owned(),
-            headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-            expires_in_secs: expires_in.as_secs(),
-        })
+        self.presign_upload_at(
+            key,
+            content_type,
+            content_length,
+            expires_in,
+            std::time::SystemTime::now(),
+        )
+        .await
     }
 }

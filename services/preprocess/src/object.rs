@@ -205,7 +205,8 @@ fn ingested_image<J, O, Q, A>(
         now,
         expires_at_secs,
     );
-    image.filename = Some(source_key.to_owned());
+    // No `filename`: the key is the name, and a second copy of it would push a completed item with a
+    // long key past 1 KB (two write units per write).
     image.source_key = Some(source_key.to_owned());
     image.model_name = Some(model.to_owned());
     image.model_choice = Some(choice.as_str().to_owned());

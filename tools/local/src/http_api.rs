@@ -266,6 +266,7 @@ async fn forward(
         Body::Binary(binary) => Bytes::from(binary),
         _ => Bytes::new(),
     };
+    crate::messages::record(&bytes);
     let mut out = hyper::Response::new(Full::new(bytes));
     *out.status_mut() = parts.status;
     *out.headers_mut() = parts.headers;

@@ -6,6 +6,7 @@ pub mod calls;
 pub mod client;
 pub mod clients;
 pub mod http_api;
+pub mod messages;
 pub mod moto;
 pub mod poller;
 pub mod resources;

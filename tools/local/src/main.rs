@@ -21,8 +21,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 const USAGE: &str = "usage:
   imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--cors-origin ORIGIN]...
                    [--jwt-token TOKEN=SUBJECT]...
-  imgpipe-local soak [--images N] [--concurrency C] [--fault-rate P] [--crash-rate P] [--seed S]
-                     [--max-receive-count N] [--deadline SECS] [--root DIR] [--report FILE]";
+  imgpipe-local soak [--images N] [--concurrency C] [--fault-rate P] [--crash-rate P] [--last-crash-rate P]
+                     [--no-sweeper] [--ingest] [--seed S] [--max-receive-count N] [--deadline SECS]
+                     [--root DIR] [--report FILE]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -126,6 +127,15 @@ async fn soak(args: &[String]) -> Result<ExitCode, Error> {
     if let Some(s) = flag(args, "--seed") {
         options.seed = s.parse()?;
     }
+    if let Some(p) = flag(args, "--last-crash-rate") {
+        options.last_crash_rate = p.parse()?;
+    }
+    if args.iter().any(|a| a == "--no-sweeper") {
+        options.sweeper = false;
+    }
+    if args.iter().any(|a| a == "--ingest") {
+        options.ingest = true;
+    }
     if let Some(m) = flag(args, "--max-receive-count") {
         options.max_receive_count = Some(m.parse()?);
     }
@@ -133,8 +143,16 @@ async fn soak(args: &[String]) -> Result<ExitCode, Error> {
         options.deadline = std::time::Duration::from_secs(d.parse()?);
     }
     eprintln!(
-        "soak: {} images, {} at a time, fault rate {} per S3/SQS/DynamoDB call, crash rate {} per batch, seed {}",
-        options.images, options.concurrency, options.fault_rate, options.crash_rate, options.seed
+        "soak: {} images through {}, {} at a time, fault rate {} per S3/SQS/DynamoDB call, crash rate {} per \
+         batch, {} on a last delivery, sweeper {}, seed {}",
+        options.images,
+        if options.ingest { "ingest/" } else { "the API" },
+        options.concurrency,
+        options.fault_rate,
+        options.crash_rate,
+        options.last_crash_rate,
+        if options.sweeper { "on" } else { "off" },
+        options.seed
     );
     let report = imgpipe_local::soak::run(StackOptions::from_repo_root(&root), options).await?;
     if let Some(path) = flag(args, "--report") {

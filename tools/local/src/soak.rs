@@ -1,5 +1,7 @@
 //! `imgpipe-local soak`: many images through the local stack with faults and crashes on, then proof that
-//! nothing was lost, stuck, done twice or answered differently than without faults.
+//! nothing was lost, stuck, done twice or answered differently than without faults. Through the API
+//! (inline and presigned uploads, polled), or with `ingest` as bulk ingest does it: objects written under
+//! `ingest/`, found again by prefix listing, each with its result file under `results/`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ pub struct SoakOptions {
     pub last_crash_rate: f64,
     /// Run the sweeper (off only to show what it prevents).
     pub sweeper: bool,
+    /// Write the images under `ingest/` instead of submitting them through the API.
+    pub ingest: bool,
     pub seed: u64,
     /// Deliveries the queues allow (None: services/pipeline.json's, as deployed).
     pub max_receive_count: Option<u32>,
@@ -265,26 +269,70 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         order.swap(i, (random.next_u64() % (i as u64 + 1)) as usize);
     }
     let started = Instant::now();
-    let submitted: Vec<(usize, Result<String, Error>)> = stream::iter(order)
-        .map(|index| {
-            let (client, input) = (&client, &inputs[index]);
-            async move { (index, submit(client, input).await) }
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .collect()
-        .await;
-    let submit_s = started.elapsed().as_secs_f64();
+    let batch = format!("soak-{}/", options.seed);
     let mut jobs: Vec<(usize, String)> = Vec::new();
     let mut submit_errors = Vec::new();
-    for (index, result) in submitted {
-        match result {
-            Ok(id) => jobs.push((index, id)),
-            Err(err) => submit_errors.push(format!("{}: {err}", inputs[index].name)),
+    let submit_s;
+    let deadline;
+    let mut result_files = None;
+    if options.ingest {
+        let written: Vec<(usize, Result<(), Error>)> = stream::iter(order.iter().copied().enumerate())
+            .map(|(n, index)| {
+                let (stack, input, key) = (&stack, &inputs[index], ingest_key(&batch, n, &inputs[index].name));
+                async move { (index, put_ingest(stack, &key, input).await) }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        submit_s = started.elapsed().as_secs_f64();
+        for (index, result) in written {
+            if let Err(err) = result {
+                submit_errors.push(format!("{}: {err}", inputs[index].name));
+            }
         }
+        deadline = Instant::now() + options.deadline;
+        let expected = options.images - submit_errors.len();
+        let listed = wait_for_batch(&client, &batch, expected, deadline).await?;
+        let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
+        for (key, id) in listed {
+            by_key.entry(key).or_default().push(id);
+        }
+        for (key, ids) in &by_key {
+            let index: Option<usize> = key
+                .strip_prefix(&batch)
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|n| n.parse::<usize>().ok());
+            // A key is written once, so one job; more would be duplicates of the job itself.
+            if let (Some(n), Some(id)) = (index, ids.first()) {
+                jobs.push((n, id.clone()));
+            }
+        }
+        let jobs_per_key_extra: usize = by_key.values().map(|ids| ids.len().saturating_sub(1)).sum();
+        // From each job's position back to its input.
+        for job in &mut jobs {
+            job.0 = order[job.0];
+        }
+        result_files = Some((batch.clone(), jobs_per_key_extra));
+    } else {
+        let submitted: Vec<(usize, Result<String, Error>)> = stream::iter(order)
+            .map(|index| {
+                let (client, input) = (&client, &inputs[index]);
+                async move { (index, submit(client, input).await) }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        submit_s = started.elapsed().as_secs_f64();
+        for (index, result) in submitted {
+            match result {
+                Ok(id) => jobs.push((index, id)),
+                Err(err) => submit_errors.push(format!("{}: {err}", inputs[index].name)),
+            }
+        }
+        deadline = Instant::now() + options.deadline;
     }
 
     // Wait until every job is terminal, or the deadline.
-    let deadline = Instant::now() + options.deadline;
     let mut records: HashMap<String, Value> = HashMap::new();
     let mut lost: Vec<String> = Vec::new();
     loop {
@@ -392,9 +440,22 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         })
         .unwrap_or((0, 0));
     let max_receive_count = stack.resources.preprocess.max_receive_count;
+    // Ingest: every object has exactly one job and one result file agreeing with its record.
+    let (mut missing_result_files, mut jobs_lost_in_ingest, mut duplicate_jobs) = (0usize, 0usize, 0usize);
+    if let Some((batch, extra_jobs)) = &result_files {
+        duplicate_jobs = *extra_jobs;
+        jobs_lost_in_ingest = options.images - submit_errors.len() - jobs.len().min(options.images);
+        let results = result_statuses(&stack, batch).await?;
+        for (_, id) in &jobs {
+            let status = records.get(id).and_then(|r| r["status"].as_str());
+            if results.get(id).map(String::as_str) != status || status.is_none() {
+                missing_result_files += 1;
+            }
+        }
+    }
     stack.stop().await;
 
-    let lost_count = lost.len() + submit_errors.len();
+    let lost_count = lost.len() + submit_errors.len() + jobs_lost_in_ingest;
     Ok(json!({
         "submitted": options.images,
         "accepted": jobs.len(),
@@ -403,7 +464,9 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         "failed_by_code": codes,
         "lost": lost_count,
         "stuck": stuck,
-        "duplicates": duplicates,
+        "duplicates": duplicates + duplicate_jobs as u64,
+        "through": if options.ingest { "ingest" } else { "api" },
+        "missing_result_files": missing_result_files,
         "mismatched_predictions": mismatched,
         "unexpected_outcomes": wrong_outcome.len(),
         "retries_exhausted": retries_exhausted.len(),
@@ -432,6 +495,115 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
     }))
 }
 
+/// The key of the `n`th image of an ingest run: its position first, so that the soak finds its input again.
+fn ingest_key(batch: &str, n: usize, name: &str) -> String {
+    format!("{batch}{n:05}-{name}")
+}
+
+async fn put_ingest(stack: &Stack, source_key: &str, input: &Input) -> Result<(), Error> {
+    stack
+        .clients
+        .s3
+        .put_object()
+        .bucket(&stack.resources.bucket)
+        .key(imgpipe_domain::keys::ingest_key(source_key))
+        .content_type(input.content_type)
+        .body(input.bytes.to_vec().into())
+        .send()
+        .await
+        .map_err(|e| format!("PutObject {source_key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    Ok(())
+}
+
+/// Pages through the batch's listing until it holds `expected` jobs, all terminal, or the deadline;
+/// returns (source key, image id) of every job listed.
+async fn wait_for_batch(
+    client: &ApiClient,
+    batch: &str,
+    expected: usize,
+    deadline: Instant,
+) -> Result<Vec<(String, String)>, Error> {
+    let prefix = imgpipe_domain::keys::ingest_key(batch);
+    loop {
+        let mut listed = Vec::new();
+        let mut token: Option<String> = None;
+        let mut terminal = 0;
+        loop {
+            // The batch's prefix is plain ASCII without reserved characters; tokens are base64url.
+            let mut path = format!("/images?prefix={prefix}&limit=100");
+            if let Some(token) = &token {
+                path.push_str(&format!("&next_token={token}"));
+            }
+            let page = client.api(hyper::Method::GET, &path, &[], Bytes::new()).await?.json()?;
+            for image in page["images"].as_array().into_iter().flatten() {
+                terminal += usize::from(is_terminal(image));
+                if let (Some(key), Some(id)) = (image["source_key"].as_str(), image["image_id"].as_str()) {
+                    listed.push((key.to_owned(), id.to_owned()));
+                }
+            }
+            match page["next_token"].as_str() {
+                Some(next) => token = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        if (listed.len() >= expected && terminal == listed.len()) || Instant::now() > deadline {
+            return Ok(listed);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Image id -> status of every result file under `results/<batch>`.
+async fn result_statuses(stack: &Stack, batch: &str) -> Result<HashMap<String, String>, Error> {
+    let prefix = format!("{}{batch}", imgpipe_domain::keys::RESULTS_PREFIX);
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = stack
+            .clients
+            .s3
+            .list_objects_v2()
+            .bucket(&stack.resources.bucket)
+            .prefix(&prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| format!("ListObjectsV2: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        match page.next_continuation_token() {
+            Some(next) => token = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let files = stream::iter(keys)
+        .map(|key| async move {
+            let object = stack
+                .clients
+                .s3
+                .get_object()
+                .bucket(&stack.resources.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| format!("GetObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            let bytes = object
+                .body
+                .collect()
+                .await
+                .map_err(|e| format!("{key}: {e}"))?
+                .into_bytes();
+            let result: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{key}: {e}"))?;
+            Ok::<_, Error>((
+                result["image_id"].as_str().unwrap_or_default().to_owned(),
+                result["status"].as_str().unwrap_or_default().to_owned(),
+            ))
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    files.into_iter().collect()
+}
+
 fn is_terminal(record: &Value) -> bool {
     matches!(record["status"].as_str(), Some("completed" | "failed"))
 }
@@ -449,6 +621,7 @@ pub fn clean(report: &Report) -> bool {
         "mismatched_predictions",
         "unexpected_outcomes",
         "sweeps_unaccounted",
+        "missing_result_files",
     ]
     .iter()
     .all(|key| report[*key].as_u64() == Some(0))
@@ -463,6 +636,7 @@ pub fn default_options(root: &Path) -> SoakOptions {
         crash_rate: 0.02,
         last_crash_rate: 0.0,
         sweeper: true,
+        ingest: false,
         seed: 20261127,
         max_receive_count: None,
         deadline: Duration::from_secs(600),

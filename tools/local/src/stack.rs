@@ -72,6 +72,8 @@ pub struct StackOptions {
     pub sweeper: bool,
     pub webhooks: Option<WebhookOptions>,
     pub quota_images_per_day: u64,
+    /// Fail `stop` when a message the API gave a client names an internal resource (tests set it).
+    pub refuse_internal_names: bool,
     /// Bearer tokens (token -> subject) of an emulated JWT authorizer in front of the API, which then
     /// runs in the `jwt` mode; empty: no authorizer, the `none` mode.
     pub jwt_tokens: BTreeMap<String, String>,
@@ -104,6 +106,7 @@ impl StackOptions {
             webhooks: None,
             quota_images_per_day: 0,
             jwt_tokens: BTreeMap::new(),
+            refuse_internal_names: false,
         }
     }
 }
@@ -130,6 +133,7 @@ pub struct Stack {
     pub crashes: Option<(Arc<poller::Crashes>, Arc<poller::Crashes>)>,
     /// The deployed models (name, version, rule).
     pub models: Vec<DeployedModel>,
+    refuse_internal_names: bool,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -440,6 +444,7 @@ impl Stack {
             calls,
             crashes,
             models,
+            refuse_internal_names: options.refuse_internal_names,
             shutdown,
             tasks,
         })
@@ -450,7 +455,13 @@ impl Stack {
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
+        let leaks =
+            crate::messages::naming_internals(&crate::messages::internal_names(&self.resources, &self.moto.endpoint));
         self.moto.stop().await;
+        assert!(
+            !self.refuse_internal_names || leaks.is_empty(),
+            "clients were told internal names: {leaks:?}"
+        );
     }
 }
 

@@ -21,7 +21,8 @@ pub fn repo_root() -> PathBuf {
 
 /// Stack options for tests, with paths laid out by `tools/setup.sh`; panics with the fix when absent.
 pub fn stack_options() -> StackOptions {
-    let options = StackOptions::from_repo_root(&repo_root());
+    let mut options = StackOptions::from_repo_root(&repo_root());
+    options.refuse_internal_names = true;
     for (what, path) in [
         ("moto server", &options.moto_server),
         ("model", &options.models[0].join("model.onnx")),

@@ -80,11 +80,11 @@ pub fn check_callback_url(url: &str, allowed: &HostAllowList, local: bool) -> Re
         return Err("callback_url must name its host, not an IP address".into());
     }
     if allowed.is_empty() {
-        return Err("webhooks are not enabled on this deployment".into());
+        return Err("callback_url: webhooks are not enabled on this deployment".into());
     }
     if !allowed.allows(&host) {
         return Err(format!(
-            "the host {host} is not allowed for webhooks on this deployment"
+            "callback_url: the host {host} is not allowed for webhooks on this deployment"
         ));
     }
     Ok(CallbackTarget {

@@ -809,10 +809,12 @@ def batch() -> dict:
         versions.setdefault(name, []).append(s3_put(prefix + name, data, content_type))
 
     def settled():
+        # The page's records and its counts are read one after the other: both must show every job ended.
         page = call("GET", "/images", params={"prefix": prefix, "limit": 100}, expect=200).json()
         counts = page["counts"]
         done = counts["by_status"].get("completed", 0) + counts["by_status"].get("failed", 0)
-        return page if counts["total"] == len(objects) and done == len(objects) else None
+        ended = [image for image in page["images"] if image["status"] in ("completed", "failed")]
+        return page if counts["total"] == done == len(ended) == len(objects) else None
 
     return {"prefix": prefix, "versions": versions, "page": wait_for(f"the batch {prefix} settled", settled)}
 

@@ -51,8 +51,9 @@ enum AuthMode {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Upload images (files, or directories with --recursive); with --wait or --out, wait for their
-    /// predictions. Resumable: running the same command again skips what is done and uploads nothing twice
+    /// Upload images (files, or directories with --recursive); with --wait or --out, wait for their predictions
+    ///
+    /// Resumable: running the same command again skips what is done and uploads nothing twice.
     #[command(
         after_help = "Each file's Idempotency-Key is derived from its bytes (sha256), its name \
 (the file name, or the path below the walked directory's parent), --model and --callback-url: a rerun \
@@ -133,8 +134,10 @@ content (JPEG, PNG, WebP, GIF, BMP)."
         #[arg(long)]
         json: bool,
     },
-    /// Check a deployment end to end: the demo photos classified as expected, a request without
-    /// credentials refused, an unknown image a 404 in the error shape. Exit 0 on PASS, 1 on FAIL
+    /// Check a deployment end to end; one line per check, then PASS (exit 0) or FAIL (exit 1)
+    ///
+    /// The demo photos must be classified as expected, a request without credentials refused, and an
+    /// unknown image a 404 in the API's error shape.
     #[command(
         after_help = "Uses the global --api, --auth and --token. The demo photos are built into \
 the binary; their images are deleted afterwards unless --keep. Against an API without authorization (the \

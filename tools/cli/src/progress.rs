@@ -21,7 +21,6 @@ pub struct Progress {
     total: u64,
     done: u64,
     started: Instant,
-    last_plain: Option<Instant>,
 }
 
 impl Progress {
@@ -39,7 +38,6 @@ impl Progress {
             total,
             done: 0,
             started: Instant::now(),
-            last_plain: None,
         }
     }
 
@@ -55,14 +53,9 @@ impl Progress {
         }
     }
 
-    /// Called periodically: prints a plain line when one is due.
-    pub fn tick(&mut self) {
-        if !matches!(self.mode, Mode::Plain) {
-            return;
-        }
-        let due = self.last_plain.is_none_or(|last| last.elapsed() >= PLAIN_EVERY);
-        if due && self.done < self.total {
-            self.last_plain = Some(Instant::now());
+    /// Called every [`PLAIN_EVERY`]: prints a plain line when stderr is not a terminal.
+    pub fn tick(&self) {
+        if matches!(self.mode, Mode::Plain) && self.done < self.total {
             eprintln!("{}", self.line());
         }
     }
@@ -154,7 +147,6 @@ mod tests {
             total: 40,
             done: 0,
             started: Instant::now() - Duration::from_secs(10),
-            last_plain: None,
         };
         for _ in 0..20 {
             progress.inc();

@@ -287,6 +287,7 @@ impl Stack {
             for (_, queue) in &mut resources.inference {
                 resources::set_max_receive_count(&clients, queue, max).await?;
             }
+            resources::set_max_receive_count(&clients, &mut resources.notify, max).await?;
         }
         let secret_arn = match &options.webhooks {
             Some(webhooks) => clients

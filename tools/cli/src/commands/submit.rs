@@ -81,7 +81,11 @@ pub async fn submit(client: &ApiClient, paths: &[PathBuf], options: &SubmitOptio
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| usage(&format!("cannot handle Ctrl-C: {e}")))?;
     let total = inputs.len();
     let mut progress = Progress::new(total as u64, options.quiet);
-    let mut ticker = tokio::time::interval(progress::PLAIN_EVERY);
+    // The first line after one period: a line at the start would say nothing.
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + progress::PLAIN_EVERY,
+        progress::PLAIN_EVERY,
+    );
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
 
     let earlier = &earlier;

@@ -14,7 +14,7 @@ output "api_id" {
 }
 
 output "api_execution_arn" {
-  description = "Execution ARN of the API: grant callers execute-api:Invoke on \"<this>/$default/<METHOD>/images*\" when api_authorization_mode is iam."
+  description = "Execution ARN of the API: grant callers execute-api:Invoke on \"<this>/$default/<METHOD>/images*\" and \"<this>/$default/GET/models\" when api_authorization_mode is iam."
   value       = module.api.api_execution_arn
 }
 

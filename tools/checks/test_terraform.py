@@ -51,6 +51,7 @@ REPO = HERE.parents[1]
 TERRAFORM = REPO / "terraform"
 CONTRACT = REPO / "services" / "contract.json"
 PIPELINE = REPO / "services" / "pipeline.json"
+OPENAPI = REPO / "services" / "api" / "openapi.json"
 
 MODULES = ("storage", "queues", "compute", "api", "monitoring")
 SERVICE_FUNCTIONS = ("api", "preprocess", "sweeper", "notify")
@@ -557,6 +558,22 @@ def check_table(terraform: Path, contract: dict) -> list[str]:
     return problems
 
 
+def check_routes(terraform: Path, contract: dict) -> list[str]:
+    """API Gateway routes exactly the contract's routes to the api function, and the OpenAPI document
+    describes exactly those: a route missing from the gateway is its 404 on AWS although every local
+    test passes."""
+    problems = []
+    body = load(terraform, "api").locals["route_keys"].body
+    routed = re.findall(r'"([A-Z]+ /[^"]*)"', body)
+    if sorted(routed) != sorted(contract["routes"]):
+        problems.append(f"api: local.route_keys {sorted(routed)} != contract routes {sorted(contract['routes'])}")
+    documented = sorted(f"{method.upper()} {path}" for path, item in load_json(OPENAPI)["paths"].items()
+                        for method in item if method in ("get", "post", "put", "patch", "delete"))
+    if documented != sorted(contract["routes"]):
+        problems.append(f"openapi.json: paths {documented} != contract routes {sorted(contract['routes'])}")
+    return problems
+
+
 def check_vocabulary(terraform: Path, contract: dict) -> list[str]:
     """Auth modes, the events' source and detail-types, and the outcomes the alarms read, as the code has them."""
     problems = []
@@ -719,6 +736,7 @@ CHECKS = {
     "message_size": lambda tf, c: check_message_size(tf, c),
     "table": lambda tf, c: check_table(tf, c),
     "vocabulary": lambda tf, c: check_vocabulary(tf, c),
+    "routes": lambda tf, c: check_routes(tf, c),
     "metrics": lambda tf, c: check_metrics(tf, c),
     "versions": lambda tf, c: check_versions(tf),
 }
@@ -784,7 +802,7 @@ def test_checkov_skips_carry_reasons():
 
 def test_contract_has_the_documented_schema(contract: dict):
     assert set(contract) == {"_comment", "functions", "s3_prefixes", "notifications", "sqs", "table", "statuses",
-                             "terminal_statuses", "error_codes", "auth_modes", "events", "metrics"}
+                             "terminal_statuses", "error_codes", "auth_modes", "routes", "events", "metrics"}
     for name, spec in contract["functions"].items():
         assert set(spec) == {"per_model", "environment", "permissions"}, name
         assert all(set(g) == {"actions", "resource"} for g in spec["permissions"]), name
@@ -1060,6 +1078,11 @@ CONTRACT_DRIFTS = [
      ["root: api_authorization_mode accepts ['iam', 'jwt', 'none'], the contract's auth modes are ['iam', 'jwt', 'none', 'cognito']",
       "api: authorization_mode accepts ['iam', 'jwt', 'none'], the contract's auth modes are ['iam', 'jwt', 'none', 'cognito']",
       "api: local.authorization_type does not map every auth mode ['iam', 'jwt', 'none', 'cognito']"]),
+    ("routes", lambda c: c["routes"].append("GET /images/{id}/pixels"),
+     ["api: local.route_keys ['DELETE /images/{id}', 'GET /images', 'GET /images/{id}', 'GET /models', 'POST /images'] "
+      "!= contract routes ['DELETE /images/{id}', 'GET /images', 'GET /images/{id}', 'GET /images/{id}/pixels', 'GET /models', 'POST /images']",
+      "openapi.json: paths ['DELETE /images/{id}', 'GET /images', 'GET /images/{id}', 'GET /models', 'POST /images'] "
+      "!= contract routes ['DELETE /images/{id}', 'GET /images', 'GET /images/{id}', 'GET /images/{id}/pixels', 'GET /models', 'POST /images']"]),
     ("vocabulary", lambda c: c["events"].update(source="imgpipe.pipeline"),
      ["queues: event_source defaults to imgpipe, the contract's is imgpipe.pipeline"]),
     ("metrics", lambda c: c["metrics"]["metrics"][5].update(dimensions=["outcome", "model"]),

@@ -131,4 +131,20 @@ mod tests {
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(headers.get("allow").map(|v| v.as_bytes()), Some(&b"GET, POST"[..]));
     }
+
+    /// Terraform routes the contract's list to this function: each must reach a handler here.
+    #[tokio::test]
+    async fn every_route_of_the_contract_is_served() {
+        let api = memory_api();
+        let alice = Caller::Jwt("alice");
+        for route in imgpipe_domain::contract::ROUTES {
+            let (method, path) = route.split_once(' ').unwrap();
+            let path = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+            let (status, body) = call(&api, event(method, &path, "", None, &alice)).await;
+            let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+                || (status == StatusCode::NOT_FOUND
+                    && body["error"]["message"].as_str().unwrap_or("").contains("route"));
+            assert!(!unrouted, "{route}: {status} {body}");
+        }
+    }
 }

@@ -139,6 +139,16 @@ pub fn function(name: &str) -> Option<&'static Function> {
     FUNCTIONS.iter().find(|f| f.name == name)
 }
 
+/// The HTTP API's routes, as API Gateway's route keys: the API's router serves exactly these, and
+/// Terraform must route exactly these to it (a route the gateway lacks is its 404, never the API's).
+pub const ROUTES: [&str; 5] = [
+    "POST /images",
+    "GET /images",
+    "GET /images/{id}",
+    "DELETE /images/{id}",
+    "GET /models",
+];
+
 /// The queues whose messages carry pixels, and so need SQS's full message size.
 pub const PIXEL_QUEUES: [&str; 1] = ["inference"];
 
@@ -212,6 +222,7 @@ pub fn render() -> String {
     out += &format!("  \"terminal_statuses\": {},\n", list(&terminal));
     out += &format!("  \"error_codes\": {},\n", list(&codes));
     out += &format!("  \"auth_modes\": {},\n", list(&modes));
+    out += &format!("  \"routes\": {},\n", list(&ROUTES));
     out += &format!(
         "  \"events\": {{\"source\": {}, \"detail_types\": {}}},\n",
         q(EVENT_SOURCE),

@@ -8,6 +8,7 @@ locals {
     "GET /images",
     "GET /images/{id}",
     "DELETE /images/{id}",
+    "GET /models",
   ])
 
   authorization_type = {

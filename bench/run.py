@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make bench`: every benchmark of issue 7 side by side, Rust and the Python baseline, in one run on this machine.
+"""`make bench`: every benchmark side by side, Rust and the Python baseline, in one run on this machine.
 
     python3 bench/run.py [--quick] [--rounds N] [--no-stack]        (BENCH_QUICK=1 is --quick)
 
@@ -346,7 +346,10 @@ def binary_staleness() -> list:
     for binary, tool in ((BENCH_BIN, "tools/bench"), (EVAL_BIN, "tools/eval"), (LOCAL_BIN, None)):
         if not os.path.isfile(binary):
             continue
-        roots = ["services/core/src", "services/core/Cargo.toml"]
+        # The library crates every binary here is built from (imgpipe-local also links services/aws and the
+        # function crates: all of services/ below).
+        roots = [f"services/{crate}/{part}" for crate in ("domain", "vision", "model")
+                 for part in ("src", "Cargo.toml")]
         roots += [f"{tool}/src", f"{tool}/Cargo.toml"] if tool else ["services", "tools/local/src"]
         built = os.path.getmtime(binary)
         newest, newest_path = 0.0, None
@@ -823,7 +826,7 @@ def markdown(res: dict) -> str:
         L.append("")
         L.append(f"**Warning:** {w}")
     L.append("")
-    L.append("## Ratios (> 1: Rust is faster) and the targets of issue 7")
+    L.append("## Ratios (> 1: Rust is faster) and the targets")
     L.append("")
     L.append("| target | measured | threshold | met |")
     L.append("|---|---:|---:|---|")

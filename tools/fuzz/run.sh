@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make fuzz: each target for FUZZ_SECONDS (default 120) with libFuzzer (cargo-fuzz, nightly toolchain),
 # starting from the kept corpus (tools/fuzz/corpus/<target>, grown by each run; commit what a run adds)
-# and the seeds (tools/fuzz/seeds and the core's test corpus). Not part of make test: it needs the
+# and the seeds (tools/fuzz/seeds and services/vision/tests/corpus). Not part of make test: it needs the
 # nightly toolchain and minutes of CPU. A crash leaves its input in tools/fuzz/artifacts/<target>/ and
 # fails the run; copy it to services/vision/tests/fuzz/<target>/ once fixed, where `cargo test` replays it
 # (services/vision/tests/fuzz_regressions.rs).
@@ -38,10 +38,10 @@ run() { # run TARGET MAX_LEN SEED_DIR...
         status=1
     fi
 }
-# Inputs up to 16 KB: the decoders' structure is all reachable in small files (the core's test corpus of
-# 96x64 images in every format is the seed), and the kept corpus stays small enough to commit.
+# Inputs up to 16 KB: the decoders' structure is all reachable in small files (the vision crate's test
+# corpus of 96x64 images in every format is the seed), and the kept corpus stays small enough to commit.
 run preprocess 16384 "$ROOT/services/vision/tests/corpus" "$ROOT/services/vision/tests/fuzz/preprocess"
 run events 4096 seeds/events "$ROOT/services/vision/tests/fuzz/events"
-# Progressive JPEGs (the marker surgery only acts on them) and the rest of the core's corpus.
+# Progressive JPEGs (the marker surgery only acts on them) and the rest of the vision crate's corpus.
 run jpeg_dc 16384 "$ROOT/services/vision/tests/corpus/progressive" "$ROOT/services/vision/tests/corpus"
 exit $status

@@ -1,24 +1,25 @@
-"""Writes the hostile-upload corpus of issue 8 (item 3): inputs built to break a decoder, plus manifest.json.
+"""Writes the hostile-upload corpus: inputs built to break a decoder, plus manifest.json.
 
 Run with the model venv (Pillow): `.venv/model/bin/python tools/hostile/make_hostile.py OUT_DIR [--seed N]`.
 Everything is generated here, deterministically for a given seed; nothing is downloaded. The whole-pipeline
 test submits each file through the API with its `content_type` (inline up to the API's inline limit, the
-rest and the empty file through a presigned upload) and checks the job ends as the manifest says.
+rest through a presigned upload) and checks the job ends as the manifest says, or the API refuses it.
 
 manifest.json is a list of
     {"file", "content_type", "expect": "completed" | "failed" | "either" | "refused", "code", "upload", "hazard", "why"}
-`code` is the ErrorCode string (services/core/src/error.rs) expected when the job fails; null when it must
-complete. "either" marks inputs that the current code cannot handle as intended (see `why`), or whose
-outcome depends on decoder leniency: the job may complete or fail with `code`, but must end, within the
-time and memory limits. `upload` is "inline" or "presigned" (the API refuses an empty inline body).
-`hazard` is true for inputs that today take the worker down or hold it for minutes (see tools/hostile/
-README.md): run those only against a stack whose memory is capped, never on a shared machine without one.
+`code` is the ErrorCode string (services/domain/src/error.rs) expected when the job fails (for "refused", the
+API's error code); null when it must complete. "either" marks inputs that the current code cannot handle as
+intended (see `why`), or whose outcome depends on decoder leniency: the job may complete or fail with `code`,
+but must end, within the time and memory limits. `upload` is "inline" or "presigned" (the API refuses an empty
+inline body). `hazard` is true for inputs that today take the worker down or hold it for minutes (see
+tools/hostile/README.md): run those only against a stack whose memory is capped, never on a shared machine
+without one.
 
 `--heavy` adds one input too slow for a routine run (a JPEG whose scans keep the worker busy for about a
 minute); the default corpus is about 3 MB and every non-hazard input preprocesses in well under 2 s.
 
 Each `why` names the function that decides the outcome; the limits are the defaults of
-services/core/src/preprocess.rs (`Limits`) and services/core/src/config.rs (`ApiConfig`).
+services/domain/src/limits.rs (`Limits`) and services/domain/src/config.rs (`ApiConfig`).
 """
 import argparse
 import hashlib
@@ -32,9 +33,9 @@ import zlib
 from PIL import Image, ImageDraw
 
 # Defaults from the Rust code, used to reason about each input (not enforced here).
-MAX_BYTES = 25 * 1024 * 1024  # preprocess::Limits::DEFAULT_MAX_BYTES
-MAX_PIXELS = 50_000_000  # preprocess::Limits::DEFAULT_MAX_PIXELS
-MAX_INLINE_BYTES = 4 * 1024 * 1024  # config::ApiConfig::DEFAULT_MAX_INLINE_BYTES
+MAX_BYTES = 25 * 1024 * 1024  # imgpipe_domain::limits::Limits::DEFAULT_MAX_BYTES
+MAX_PIXELS = 50_000_000  # imgpipe_domain::limits::Limits::DEFAULT_MAX_PIXELS
+MAX_INLINE_BYTES = 4 * 1024 * 1024  # imgpipe_domain::config::ApiConfig::DEFAULT_MAX_INLINE_BYTES
 RESIZE_SHORTER, CENTER_CROP = 256, 224  # build/model/model.json "preprocess"
 
 JPEG, PNG, GIF, BMP, WEBP = "image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp"

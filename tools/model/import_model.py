@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.join(REPO, "tools", "lambda"))
 import check_accuracy  # noqa: E402  (the preprocessing every model tool shares)
 import make_layers  # noqa: E402  (the deterministic layer zip)
 
-MAX_SQS_MESSAGE_BYTES = 262_144  # services/core/src/messages.rs
+MAX_SQS_MESSAGE_BYTES = 262_144  # services/domain/src/messages.rs
 MESSAGE_ALLOWANCE_BYTES = 4_096  # room for the message body and attribute names next to the pixels
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 VARIANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")

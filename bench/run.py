@@ -533,6 +533,50 @@ def bench_sessions(res: dict, s: dict) -> None:
         ort["infer_batch1_threads1_ms"] = {side: side_summary(runs, "per_image_ms") for side, runs in got.items()}
 
 
+SHIPPED = [f"efficientnet-lite{i}-{v}" for i in (0, 1, 2) for v in ("fp32", "int8")]
+
+
+def bench_models(res: dict, s: dict) -> None:
+    """Every shipped model and variant side by side: Rust and Python per-image time at batch 1 and 8 with
+    two threads, session creation (ready-time: the library loaded, the session built, as each side loads
+    the model folder), the layer's size (make_layers.py's zip) and, from the accuracy gate's files when
+    present, the Rust path's dev-set top-1/top-5."""
+    sys.path.insert(0, os.path.join(REPO, "tools", "lambda"))
+    import make_layers  # noqa: E402  (the layer zip as Terraform deploys it)
+
+    accuracy = {}
+    rust_accuracy = os.path.join(REPO, "build", "accuracy", "rust.jsonl")
+    if os.path.isfile(rust_accuracy):
+        with open(rust_accuracy, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    accuracy[f"{r['model']}-{r['variant']}"] = {"top1": r["top1"], "top5": r["top5"], "images": r["images"]}
+    entries = []
+    for folder in SHIPPED:
+        mdir = os.path.join(REPO, "build", "models", folder)
+        if not os.path.isfile(os.path.join(mdir, "model.json")):
+            res["absent"].append(f"ABSENT: {rel(mdir)}: run make setup")
+            continue
+        entry = {"model": folder.rsplit("-", 1)[0], "variant": folder.rsplit("-", 1)[1], "threads": 2}
+        layer = os.path.join(WORK, f"model-{folder}.zip")
+        make_layers.model_layer_zip(mdir, layer)
+        entry["layer_bytes"] = os.path.getsize(layer)
+        for batch in (1, 8):
+            args = [*model_args(mdir, 2), "--batch", batch, "--repeat", infer_repeat(s, batch)]
+            log(f"models: infer {folder} threads 2 batch {batch} (Rust + Python)")
+            got = paired(s["rounds"], rust("infer", *args), py("infer", *args), f"models/{folder}/b{batch}")
+            entry[f"batch{batch}"] = {side: side_summary(runs, "per_image_ms") for side, runs in got.items()}
+        log(f"models: session {folder} (Rust + Python)")
+        args = [*model_args(mdir, 2), "--repeat", s["session_repeat"]]
+        got = paired(s["rounds"], rust("session", *args), py("session", *args), f"models/{folder}/session")
+        entry["session"] = {side: side_summary(runs, "session_ms") for side, runs in got.items()}
+        if folder in accuracy:
+            entry["accuracy_rust"] = accuracy[folder]
+        entries.append(entry)
+    res["figures"]["models"] = entries
+
+
 def make_ort_format() -> dict:
     """Converts the fp32 model to ORT format with onnxruntime 1.32's converter and packs it as a model dir
     (model.json pointing at model.ort, its sha256) that both sides can load."""
@@ -837,6 +881,26 @@ def markdown(res: dict) -> str:
         L.append(f"| {t['target']} | {shown} | {thr} | {'yes' if t['met'] else '**no**'} |")
     L.append("")
     L.append("All ratios: " + ", ".join(f"`{k}` {fmt(v)}" for k, v in r.items()) + ".")
+    if f.get("models"):
+        L.append("")
+        L.append("## Every shipped model and variant (two threads)")
+        L.append("")
+        runs = [p for p in res.get("partial_runs", []) if "models" in p["steps"]]
+        if runs:
+            L.append(f"Measured by `python3 bench/run.py --only models` on {runs[-1]['started_at']} "
+                     f"({runs[-1]['mode']} mode, {runs[-1]['settings']['rounds']} rounds).")
+            L.append("")
+        L.append("| model | variant | Rust top-1 / top-5 | Rust ms/image b1 | images/s b1 | Rust ms/image b8 | "
+                 "Python ms/image b1 | Rust ready ms | Python ready ms | layer MB |")
+        L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for e in f["models"]:
+            acc = e.get("accuracy_rust")
+            shown_acc = f"{acc['top1']:.3f} / {acc['top5']:.3f}" if acc else "not measured"
+            b1, b8, ses = e["batch1"], e["batch8"], e["session"]
+            L.append(f"| {e['model']} | {e['variant']} | {shown_acc} | "
+                     f"{b1['rust']['median']:.2f} | {1000 / b1['rust']['median']:.0f} | {b8['rust']['median']:.2f} | "
+                     f"{b1['python']['median']:.2f} | {ses['rust']['median']:.1f} | {ses['python']['median']:.1f} | "
+                     f"{e['layer_bytes'] / 1e6:.1f} |")
     if "accuracy" in f:
         a = f["accuracy"]
         L.append("")
@@ -1038,6 +1102,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-stack", action="store_true", help="skip the local end-to-end stack figure")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
     ap.add_argument("--markdown", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--only", action="append", metavar="STEP",
+                    help="measure only this step (repeatable), keeping the other figures of the existing results.json")
     ap.add_argument("--report-only", action="store_true",
                     help="measure nothing: recompute the cost model, ratios and RESULTS.md from the existing results.json")
     args = ap.parse_args(argv)
@@ -1102,7 +1168,21 @@ def main(argv=None) -> int:
         ("sessions", lambda: bench_sessions(res, s)),
         ("cold_start", (lambda: bench_cold_start(res, s, files[0])) if dev_ok else None),
         ("stack", (lambda: bench_stack(res, s, files[: s["stack_images"]])) if dev_ok and not args.no_stack else None),
+        ("models", lambda: bench_models(res, s)),
     ]
+    if args.only:
+        unknown = set(args.only) - {name for name, _ in steps}
+        if unknown:
+            ap.error(f"--only: unknown steps {sorted(unknown)}; the steps are {[name for name, _ in steps]}")
+        # The other figures stay those of the last full run.
+        with open(args.out, encoding="utf-8") as f:
+            previous = json.load(f)
+        res = dict(previous, figures=dict(previous.get("figures", {})), warnings=[], absent=[])
+        res["partial_runs"] = [r for r in previous.get("partial_runs", []) if r["steps"] != args.only] + [{
+            "steps": args.only, "mode": mode, "settings": s,
+            "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine()}]
+        steps = [(name, step) for name, step in steps if name in args.only]
     failed = []
     for name, step in steps:
         if step is None:

@@ -15,6 +15,9 @@ MODEL_DIRS  := $(foreach m,efficientnet-lite0 efficientnet-lite1 efficientnet-li
 MIN_TOP1    ?= 0.88
 MAX_DROP    ?= 0.015
 DEMO_IMAGES := $(wildcard third_party/demo-images/*.png third_party/demo-images/*.jpg)
+# The models `make up` deploys, the first the default; the demo classifies one photo with the second too.
+UP_MODELS   ?= build/models/efficientnet-lite0-fp32 build/models/efficientnet-lite2-fp32
+DEMO_SECOND := efficientnet-lite2
 BIN         := target/release
 
 .PHONY: help setup build up down demo test test-arm64 test-rust test-python test-api soak fuzz lint eval accuracy contract tf-check lambdas layers package test-bazel bench cost
@@ -45,7 +48,8 @@ up: build
 	    echo "local stack already running (pid $$(cat $(STATE_DIR)/stack.pid))"; \
 	else \
 	    rm -f $(STATE_DIR)/api-url; \
-	    nohup $(BIN)/imgpipe-local up --state-dir $(STATE_DIR) >$(STATE_DIR)/stack.log 2>&1 </dev/null & \
+	    nohup $(BIN)/imgpipe-local up --state-dir $(STATE_DIR) $(addprefix --model-dir ,$(UP_MODELS)) \
+	        >$(STATE_DIR)/stack.log 2>&1 </dev/null & \
 	    echo $$! >$(STATE_DIR)/stack.pid; \
 	    for _ in $$(seq 1 240); do \
 	        [[ -f $(STATE_DIR)/api-url ]] && break; \
@@ -75,7 +79,11 @@ down:
 
 demo: up
 	@status=0; \
-	$(BIN)/imgpipe --api "$$(cat $(STATE_DIR)/api-url)" submit --wait $(DEMO_IMAGES) || status=$$?; \
+	api="$$(cat $(STATE_DIR)/api-url)"; \
+	$(BIN)/imgpipe --api "$$api" models || status=$$?; \
+	$(BIN)/imgpipe --api "$$api" submit --wait $(DEMO_IMAGES) || status=$$?; \
+	echo "the same photo by $(DEMO_SECOND):"; \
+	$(BIN)/imgpipe --api "$$api" submit --wait --model $(DEMO_SECOND) third_party/demo-images/coffee.png || status=$$?; \
 	$(MAKE) --no-print-directory down; \
 	exit $$status
 

@@ -197,7 +197,7 @@ async fn submit_status_list_delete_with_reliable_exit_codes() {
         "{table}"
     );
     assert!(row.contains("224x224") && row.contains("1000"), "{table}");
-    assert!(table.contains("images without a model: "), "{table}");
+    assert!(table.contains("images that name no model: "), "{table}");
     let out = imgpipe(&["--api", api, "models", "--json"], &work).await;
     let models = &json_lines(&out)[0];
     assert_eq!(models["models"][0]["name"], "efficientnet-lite0", "{models}");

@@ -1,9 +1,11 @@
 //! `imgpipe-local`: the pipeline on this machine.
 //!
-//! - `imgpipe-local up [--state-dir DIR] [--port N] [--cors-origin ORIGIN]... [--jwt-token TOKEN=SUBJECT]...`:
-//!   start moto, create the resources, run the handlers and serve the API until SIGINT/SIGTERM. Writes
-//!   `DIR/api-url` when ready. With `--jwt-token`, the API sits behind an emulated JWT authorizer that
-//!   knows those bearer tokens (401 without one) and runs in the `jwt` mode.
+//! - `imgpipe-local up [--state-dir DIR] [--port N] [--model-dir DIR]... [--routing NAME=WEIGHT,...]
+//!   [--cors-origin ORIGIN]... [--jwt-token TOKEN=SUBJECT]...`: start moto, create the resources, run the
+//!   handlers and serve the API until SIGINT/SIGTERM. Writes `DIR/api-url` when ready. Each `--model-dir`
+//!   deploys a model (its own queue and inference worker; the first is the default unless `--routing`
+//!   splits it; none: build/model). With `--jwt-token`, the API sits behind an emulated JWT authorizer
+//!   that knows those bearer tokens (401 without one) and runs in the `jwt` mode.
 //!
 //! - `imgpipe-local soak ...`: N images through a stack with faults and worker crashes on; the last line
 //!   printed is the JSON verdict (lost, stuck, duplicates, mismatched predictions, latency); exit 1
@@ -19,8 +21,8 @@ use imgpipe_local::{Stack, StackOptions};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage:
-  imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--cors-origin ORIGIN]...
-                   [--jwt-token TOKEN=SUBJECT]...
+  imgpipe-local up [--state-dir DIR] [--port N] [--root DIR] [--model-dir DIR]... [--routing NAME=WEIGHT,...]
+                   [--cors-origin ORIGIN]... [--jwt-token TOKEN=SUBJECT]...
   imgpipe-local soak [--images N] [--concurrency C] [--fault-rate P] [--crash-rate P] [--last-crash-rate P]
                      [--no-sweeper] [--ingest] [--seed S] [--max-receive-count N] [--deadline SECS]
                      [--root DIR] [--report FILE]";
@@ -66,6 +68,24 @@ async fn up(args: &[String]) -> Result<ExitCode, Error> {
     options.moto_log = Some(state_dir.join("moto.log"));
     if let Some(port) = flag(args, "--port") {
         options.api_port = port.parse()?;
+    }
+    let models: Vec<PathBuf> = args
+        .windows(2)
+        .filter(|pair| pair[0] == "--model-dir")
+        .map(|pair| root.join(&pair[1]))
+        .collect();
+    if let Some(missing) = models.iter().find(|dir| !dir.join("model.json").is_file()) {
+        return Err(format!(
+            "--model-dir {}: no model.json there (make setup builds the shipped models)",
+            missing.display()
+        )
+        .into());
+    }
+    if !models.is_empty() {
+        options.models = models;
+    }
+    if let Some(routing) = flag(args, "--routing") {
+        options.routing = routing;
     }
     options.cors_origins = args
         .windows(2)

@@ -31,7 +31,12 @@ pub(crate) fn print_image(image: &Value, file: Option<&str>) {
         .as_i64()
         .map(|ms| format!("  ({ms} ms)"))
         .unwrap_or_default();
-    let _ = writeln!(out, "{name}  {id}  {status}{took}");
+    // The model that answered (name, version and variant), so two models' answers can be told apart.
+    let model = match (image["model"]["name"].as_str(), image["model"]["version"].as_str()) {
+        (Some(name), Some(version)) => format!("  {name} {version}"),
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "{name}  {id}  {status}{model}{took}");
     if let Some(predictions) = image["predictions"].as_array() {
         for prediction in predictions {
             let _ = writeln!(

@@ -52,7 +52,7 @@ pub fn table(answer: &Value) -> String {
         table.push('\n');
     }
     if let Some(default) = answer["default"].as_str() {
-        table.push_str(&format!("\nimages without a model: {default}\n"));
+        table.push_str(&format!("\nimages that name no model: {default} (percent)\n"));
     }
     table
 }
@@ -83,6 +83,9 @@ mod tests {
         assert!(lines[1].starts_with("efficientnet-lite0  0.1.0"), "{table}");
         assert!(lines[1].contains("224x224") && lines[1].contains("1000") && lines[1].ends_with("90"));
         assert!(lines[2].starts_with("tiny") && lines[2].contains(" - "), "{table}");
-        assert_eq!(lines[4], "images without a model: efficientnet-lite0=90,tiny=10");
+        assert_eq!(
+            lines[4],
+            "images that name no model: efficientnet-lite0=90,tiny=10 (percent)"
+        );
     }
 }

@@ -11,7 +11,7 @@ import zlib
 
 from PIL import Image, ImageDraw
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "services", "core", "tests", "corpus")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "services", "vision", "tests", "corpus")
 
 
 def scene(width=96, height=64, mode="RGB"):

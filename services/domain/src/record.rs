@@ -225,7 +225,8 @@ pub struct JobError {
 /// Recorded when the webhook of a job that ended could not be delivered; the result itself stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookNote {
-    /// `webhook_failed`.
+    /// `webhook_failed` (the queue's last allowed try failed too) or `webhook_refused` (refused without
+    /// sending anything: webhooks off, a URL not allowed, or a host resolving to an internal address).
     pub status: String,
     pub attempts: u32,
     pub message: String,

@@ -1,8 +1,9 @@
-//! Any bytes through the preprocess stage's whole decode path (`imgpipe_core::fuzzing::preprocess_any_upload`).
-//! The property lives in the core so that `services/vision/tests/fuzz_regressions.rs` replays findings
-//! through the same check.
+//! Any bytes through the preprocess stage's whole decode path (`fuzzing::preprocess_any_upload` of
+//! `imgpipe-vision`, services/vision/src/fuzzing.rs). The property lives there, behind the crate's
+//! `fuzzing` feature, so that `services/vision/tests/fuzz_regressions.rs` replays findings through the
+//! same check.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| imgpipe_core::fuzzing::preprocess_any_upload(data));
+fuzz_target!(|data: &[u8]| imgpipe_vision::fuzzing::preprocess_any_upload(data));

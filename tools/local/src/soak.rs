@@ -76,7 +76,7 @@ fn content_type(name: &str) -> &'static str {
 }
 
 /// The mix: the demo photos, up to 24 labelled dev photos and three large ones when `../shared/eval`
-/// is there, and four kinds of bad upload from the core corpus.
+/// is there, and four kinds of bad upload from the vision crate's corpus (services/vision/tests/corpus).
 fn inputs(options: &SoakOptions, notes: &mut Vec<String>) -> Result<Vec<Input>, Error> {
     let mut valid: Vec<PathBuf> = std::fs::read_dir(options.repo_root.join("third_party/demo-images"))?
         .filter_map(|e| e.ok().map(|e| e.path()))

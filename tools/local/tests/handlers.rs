@@ -384,8 +384,9 @@ async fn duplicate_s3_events_in_one_batch_do_the_work_once() {
     );
 }
 
-/// Real S3 events carry `versionId` and `sequencer` (the emulator's do not, so these are sent as S3
-/// would send them): an event for an older version that arrives late changes nothing.
+/// Real S3 may deliver an older version's event after a newer one's (the emulator sends its events at once
+/// and in order, so these two are sent as S3 would send them, out of order): an event for an older version
+/// that arrives late changes nothing.
 #[tokio::test]
 async fn an_older_version_arriving_late_changes_nothing() {
     let f = fixture().await;

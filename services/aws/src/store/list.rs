@@ -231,7 +231,14 @@ impl DynamoJobs {
         let want = limit + 1;
         let from = cursor.map(|c| c.after.as_str()).unwrap_or(&query.prefix);
         let mut names = HashMap::from([("#pk".to_owned(), table::SOURCE_OWNER.to_owned())]);
-        let mut values = HashMap::from([(":pk".to_owned(), s(partition)), (":from".to_owned(), s(from))]);
+        let mut values = HashMap::from([(":pk".to_owned(), s(partition))]);
+        // DynamoDB refuses an empty string in a key condition: the whole batch `ingest/` reads the partition.
+        let key_condition = if from.is_empty() {
+            "#pk = :pk"
+        } else {
+            values.insert(":from".to_owned(), s(from));
+            "#pk = :pk AND source_key >= :from"
+        };
         let mut filter = None;
         if let Some(status) = query.status {
             names.insert("#st".into(), "status".into());
@@ -246,7 +253,7 @@ impl DynamoJobs {
                 .query()
                 .table_name(&self.table)
                 .index_name(SOURCE_INDEX)
-                .key_condition_expression("#pk = :pk AND source_key >= :from")
+                .key_condition_expression(key_condition)
                 .set_filter_expression(filter.clone())
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
@@ -300,18 +307,25 @@ impl DynamoJobs {
         };
         for partition in partitions {
             let mut start = None;
+            let (key_condition, prefix_value) = match prefix {
+                "" => ("#pk = :pk", None),
+                prefix => ("#pk = :pk AND begins_with(source_key, :prefix)", Some(s(prefix))),
+            };
             loop {
-                let response = self
+                let mut request = self
                     .client
                     .query()
                     .table_name(&self.table)
                     .index_name(SOURCE_INDEX)
-                    .key_condition_expression("#pk = :pk AND begins_with(source_key, :prefix)")
+                    .key_condition_expression(key_condition)
                     .projection_expression("#st")
                     .expression_attribute_names("#pk", table::SOURCE_OWNER)
                     .expression_attribute_names("#st", "status")
-                    .expression_attribute_values(":pk", s(partition))
-                    .expression_attribute_values(":prefix", s(prefix))
+                    .expression_attribute_values(":pk", s(partition));
+                if let Some(prefix) = &prefix_value {
+                    request = request.expression_attribute_values(":prefix", prefix.clone());
+                }
+                let response = request
                     .set_exclusive_start_key(start.take())
                     .send()
                     .await

@@ -240,6 +240,14 @@ pub fn function_configs(
     })
 }
 
+/// One entry of the bucket's version listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub delete_marker: bool,
+}
+
 impl Stack {
     pub async fn start(options: StackOptions) -> Result<Self, Error> {
         let moto = MotoServer::start(&options.moto_server, options.moto_log.as_deref()).await?;
@@ -449,6 +457,46 @@ impl Stack {
             shutdown,
             tasks,
         })
+    }
+
+    /// Every version and delete marker the bucket holds under `prefix`, through the tests' client.
+    pub async fn object_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, Error> {
+        let mut versions = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .clients
+                .s3
+                .list_object_versions()
+                .bucket(&self.resources.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "ListObjectVersions {prefix}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(e)
+                    )
+                })?;
+            let entry = |key: Option<&str>, version: Option<&str>, delete_marker| ObjectVersion {
+                key: key.unwrap_or_default().to_owned(),
+                version_id: version.map(str::to_owned),
+                delete_marker,
+            };
+            versions.extend(page.versions().iter().map(|v| entry(v.key(), v.version_id(), false)));
+            versions.extend(
+                page.delete_markers()
+                    .iter()
+                    .map(|m| entry(m.key(), m.version_id(), true)),
+            );
+            if page.is_truncated() != Some(true) {
+                return Ok(versions);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
     }
 
     pub async fn stop(self) {

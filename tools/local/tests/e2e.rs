@@ -199,23 +199,10 @@ async fn inline_upload_and_bad_inputs_settle_with_clear_states() {
     stack.stop().await;
 }
 
-/// An object version in the bucket, and whether any version or delete marker of `key` is left.
+/// How many versions and delete markers of `key` the bucket holds.
 async fn versions_left(stack: &Stack, key: &str) -> usize {
-    let versions = stack
-        .clients
-        .s3
-        .list_object_versions()
-        .bucket(&stack.resources.bucket)
-        .prefix(key)
-        .send()
-        .await
-        .unwrap();
-    versions.versions().iter().filter(|v| v.key() == Some(key)).count()
-        + versions
-            .delete_markers()
-            .iter()
-            .filter(|m| m.key() == Some(key))
-            .count()
+    let listed = stack.object_versions(key).await.unwrap();
+    listed.iter().filter(|v| v.key == key).count()
 }
 
 async fn put_object(stack: &Stack, key: &str, bytes: Vec<u8>) {

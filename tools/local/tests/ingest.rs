@@ -20,21 +20,18 @@ const COPIER_KEY: &str = "AKIABATCHOPERATIONS1";
 
 /// The versions of a result file, newest first, parsed.
 async fn result_versions(stack: &Stack, key: &str) -> Vec<Value> {
-    let s3 = &stack.clients.s3;
-    let listed = s3
-        .list_object_versions()
-        .bucket(&stack.resources.bucket)
-        .prefix(key)
-        .send()
-        .await
-        .unwrap();
     let mut out = Vec::new();
-    for version in listed.versions().iter().filter(|v| v.key() == Some(key)) {
-        let object = s3
+    for version in stack.object_versions(key).await.unwrap() {
+        if version.key != key || version.delete_marker {
+            continue;
+        }
+        let object = stack
+            .clients
+            .s3
             .get_object()
             .bucket(&stack.resources.bucket)
             .key(key)
-            .version_id(version.version_id().unwrap())
+            .set_version_id(version.version_id)
             .send()
             .await
             .unwrap();

@@ -155,6 +155,7 @@ test-api: build
 # LAST_CRASH_RATE kills the worker whose batch holds a message's last allowed delivery (what only the
 # sweeper recovers from); SWEEPER=off shows what happens without it; THROUGH=ingest writes the images
 # under ingest/ (bulk ingest: found by prefix listing, each result file checked) instead of the API.
+# DEADLINE (seconds after the last submission; default the larger of 600 and N) bounds the wait.
 N               ?= 1000
 FAULT_RATE      ?= 0.05
 CRASH_RATE      ?= 0.02
@@ -162,10 +163,11 @@ LAST_CRASH_RATE ?= 0
 SWEEPER         ?= on
 THROUGH         ?= api
 SEED            ?= 20261127
+DEADLINE        ?=
 soak: build
 	$(BIN)/imgpipe-local soak --images $(N) --fault-rate $(FAULT_RATE) --crash-rate $(CRASH_RATE) \
 	    --last-crash-rate $(LAST_CRASH_RATE) --seed $(SEED) $(if $(filter off,$(SWEEPER)),--no-sweeper) \
-	    $(if $(filter ingest,$(THROUGH)),--ingest) --report build/soak.json
+	    $(if $(filter ingest,$(THROUGH)),--ingest) $(if $(DEADLINE),--deadline $(DEADLINE)) --report build/soak.json
 
 # Fuzzing (not in make test: nightly toolchain, minutes of CPU): each target FUZZ_SECONDS (default 120)
 # from the kept corpus in tools/fuzz/corpus; crashes go to tools/fuzz/artifacts and fail the run.

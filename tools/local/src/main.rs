@@ -159,9 +159,10 @@ async fn soak(args: &[String]) -> Result<ExitCode, Error> {
     if let Some(m) = flag(args, "--max-receive-count") {
         options.max_receive_count = Some(m.parse()?);
     }
-    if let Some(d) = flag(args, "--deadline") {
-        options.deadline = std::time::Duration::from_secs(d.parse()?);
-    }
+    options.deadline = match flag(args, "--deadline") {
+        Some(d) => std::time::Duration::from_secs(d.parse()?),
+        None => imgpipe_local::soak::default_deadline(options.images),
+    };
     eprintln!(
         "soak: {} images through {}, {} at a time, fault rate {} per S3/SQS/DynamoDB call, crash rate {} per \
          batch, {} on a last delivery, sweeper {}, seed {}",

@@ -3,7 +3,7 @@
 //! (inline and presigned uploads, polled), or with `ingest` as bulk ingest does it: objects written under
 //! `ingest/`, found again by prefix listing, each with its result file under `results/`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -61,6 +61,21 @@ enum Expect {
     /// The class the model gives it without any fault (preprocess + one model run, no AWS at all).
     Class(u32),
     Fails(&'static str),
+}
+
+/// What an ingest run found beyond the jobs' outcomes.
+#[derive(Default)]
+struct IngestAccount {
+    /// Image id -> its key below `ingest/`, for every object version written.
+    keys: HashMap<String, String>,
+    /// Object versions no job was listed for by the deadline.
+    never_listed: usize,
+    /// Jobs listed that no object version explains: the same version done twice.
+    unexplained_jobs: usize,
+    /// The same job on two pages of one listing (the final one, or one made while the batch ran).
+    listing_repeats: usize,
+    /// Versions beyond one per image written (an SDK retry of a write whose answer was lost).
+    extra_writes: usize,
 }
 
 /// The last line `imgpipe-local soak` prints, as JSON.
@@ -241,6 +256,10 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 }
 
 pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Result<Report, Error> {
+    // The verdict reads the process's counters: two soaks at once (tests of one binary) would each count
+    // the other's completions as duplicates.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _running = ONE_AT_A_TIME.lock().await;
     let mut notes = Vec::new();
     let mut inputs = inputs(&options, &mut notes)?;
     baseline(&mut inputs, &stack_options)?;
@@ -275,6 +294,7 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
     let submit_s;
     let deadline;
     let mut result_files = None;
+    let mut ingest = IngestAccount::default();
     if options.ingest {
         let written: Vec<(usize, Result<(), Error>)> = stream::iter(order.iter().copied().enumerate())
             .map(|(n, index)| {
@@ -291,28 +311,43 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
             }
         }
         deadline = Instant::now() + options.deadline;
-        let expected = options.images - submit_errors.len();
-        let listed = wait_for_batch(&client, &batch, expected, deadline).await?;
-        let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
-        for (key, id) in listed {
-            by_key.entry(key).or_default().push(id);
-        }
-        for (key, ids) in &by_key {
-            let index: Option<usize> = key
+        // The jobs that must exist: one per object version S3 holds under the batch (a write the SDK
+        // retried after a lost answer is a second version, and rightly a second job).
+        let versions = object_versions(&stack, &batch).await?;
+        let mut expected: HashMap<String, (usize, String)> = HashMap::new();
+        for (source_key, version) in &versions {
+            let id = imgpipe_domain::ImageId::for_ingested_object(
+                &stack.resources.bucket,
+                &imgpipe_domain::keys::ingest_key(source_key),
+                version.as_deref(),
+            );
+            let position = source_key
                 .strip_prefix(&batch)
                 .and_then(|rest| rest.split('-').next())
-                .and_then(|n| n.parse::<usize>().ok());
-            // A key is written once, so one job; more would be duplicates of the job itself.
-            if let (Some(n), Some(id)) = (index, ids.first()) {
-                jobs.push((n, id.clone()));
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| format!("{source_key}: not a key this soak wrote"))?;
+            expected.insert(id.to_string(), (position, source_key.clone()));
+        }
+        let (listed, repeats_while_running) = wait_for_batch(&client, &batch, expected.len(), deadline).await?;
+        ingest.listing_repeats += repeats_while_running;
+        let mut seen = HashSet::new();
+        for (key, id) in &listed {
+            if !seen.insert(id.clone()) {
+                ingest.listing_repeats += 1;
+            } else if expected.get(id).is_none_or(|(_, expected_key)| expected_key != key) {
+                ingest.unexplained_jobs += 1;
             }
         }
-        let jobs_per_key_extra: usize = by_key.values().map(|ids| ids.len().saturating_sub(1)).sum();
-        // From each job's position back to its input.
-        for job in &mut jobs {
-            job.0 = order[job.0];
+        for (id, (position, _)) in &expected {
+            if seen.contains(id) {
+                jobs.push((order[*position], id.clone()));
+            } else {
+                ingest.never_listed += 1;
+            }
         }
-        result_files = Some((batch.clone(), jobs_per_key_extra));
+        ingest.extra_writes = versions.len().saturating_sub(options.images - submit_errors.len());
+        ingest.keys = expected.into_iter().map(|(id, (_, key))| (id, key)).collect();
+        result_files = Some(batch.clone());
     } else {
         let submitted: Vec<(usize, Result<String, Error>)> = stream::iter(order)
             .map(|index| {
@@ -341,9 +376,11 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
             .map(|(_, id)| id)
             .filter(|id| !records.get(*id).map(is_terminal).unwrap_or(false) && !lost.contains(id))
             .collect();
-        if pending.is_empty() || Instant::now() > deadline {
+        if pending.is_empty() {
             break;
         }
+        // Past the deadline, one last look: what is terminal by now is not stuck.
+        let last_look = Instant::now() > deadline;
         let answers: Vec<(String, Option<Value>)> = stream::iter(pending)
             .map(|id| {
                 let client = &client;
@@ -368,6 +405,9 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
                 }
                 None => {}
             }
+        }
+        if last_look {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -440,22 +480,27 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         })
         .unwrap_or((0, 0));
     let max_receive_count = stack.resources.preprocess.max_receive_count;
-    // Ingest: every object has exactly one job and one result file agreeing with its record.
-    let (mut missing_result_files, mut jobs_lost_in_ingest, mut duplicate_jobs) = (0usize, 0usize, 0usize);
-    if let Some((batch, extra_jobs)) = &result_files {
-        duplicate_jobs = *extra_jobs;
-        jobs_lost_in_ingest = options.images - submit_errors.len() - jobs.len().min(options.images);
+    // Ingest: every object version has exactly one job, and every key a result file agreeing with one of
+    // its jobs' records (the newest to finish, when a key has several versions).
+    let mut missing_result_files = 0usize;
+    if let Some(batch) = &result_files {
         let results = result_statuses(&stack, batch).await?;
+        let mut jobs_of_key: HashMap<&str, Vec<&str>> = HashMap::new();
         for (_, id) in &jobs {
-            let status = records.get(id).and_then(|r| r["status"].as_str());
-            if results.get(id).map(String::as_str) != status || status.is_none() {
-                missing_result_files += 1;
+            if let Some(key) = ingest.keys.get(id) {
+                jobs_of_key.entry(key.as_str()).or_default().push(id.as_str());
             }
+        }
+        for (key, ids) in &jobs_of_key {
+            let agrees = results.get(*key).is_some_and(|(id, status)| {
+                ids.contains(&id.as_str()) && records.get(id).and_then(|r| r["status"].as_str()) == Some(status)
+            });
+            missing_result_files += usize::from(!agrees);
         }
     }
     stack.stop().await;
 
-    let lost_count = lost.len() + submit_errors.len() + jobs_lost_in_ingest;
+    let lost_count = lost.len() + submit_errors.len() + ingest.never_listed;
     Ok(json!({
         "submitted": options.images,
         "accepted": jobs.len(),
@@ -464,7 +509,9 @@ pub async fn run(mut stack_options: StackOptions, options: SoakOptions) -> Resul
         "failed_by_code": codes,
         "lost": lost_count,
         "stuck": stuck,
-        "duplicates": duplicates + duplicate_jobs as u64,
+        "duplicates": duplicates + ingest.unexplained_jobs as u64,
+        "listing_repeats": ingest.listing_repeats,
+        "extra_writes": ingest.extra_writes,
         "through": if options.ingest { "ingest" } else { "api" },
         "missing_result_files": missing_result_files,
         "mismatched_predictions": mismatched,
@@ -515,46 +562,93 @@ async fn put_ingest(stack: &Stack, source_key: &str, input: &Input) -> Result<()
     Ok(())
 }
 
-/// Pages through the batch's listing until it holds `expected` jobs, all terminal, or the deadline;
-/// returns (source key, image id) of every job listed.
+/// Waits, as a user would, on the batch's counts (the first page of its listing) until they show
+/// `expected` jobs, all terminal, or the deadline; then pages through the whole listing and returns
+/// (source key, image id) of every job listed. The counts come from an index that may lag the items,
+/// so a listing that is not all terminal yet sends it back to waiting. Every 30 s it also pages through
+/// the whole batch while jobs are changing status under it, and counts the jobs that one listing
+/// showed twice (the second value returned), as a user paging a running batch would see them.
 async fn wait_for_batch(
     client: &ApiClient,
     batch: &str,
     expected: usize,
     deadline: Instant,
-) -> Result<Vec<(String, String)>, Error> {
+) -> Result<(Vec<(String, String)>, usize), Error> {
     let prefix = imgpipe_domain::keys::ingest_key(batch);
+    let mut repeats_while_running = 0;
+    let mut polls = 0u64;
     loop {
-        let mut listed = Vec::new();
-        let mut token: Option<String> = None;
-        let mut terminal = 0;
-        loop {
-            // The batch's prefix is plain ASCII without reserved characters; tokens are base64url.
-            let mut path = format!("/images?prefix={prefix}&limit=100");
-            if let Some(token) = &token {
-                path.push_str(&format!("&next_token={token}"));
-            }
-            let page = client.api(hyper::Method::GET, &path, &[], Bytes::new()).await?.json()?;
-            for image in page["images"].as_array().into_iter().flatten() {
-                terminal += usize::from(is_terminal(image));
-                if let (Some(key), Some(id)) = (image["source_key"].as_str(), image["image_id"].as_str()) {
-                    listed.push((key.to_owned(), id.to_owned()));
-                }
-            }
-            match page["next_token"].as_str() {
-                Some(next) => token = Some(next.to_owned()),
-                None => break,
-            }
+        polls += 1;
+        if polls.is_multiple_of(15) {
+            let (listed, _) = list_batch(client, &prefix).await?;
+            repeats_while_running += listed.len() - listed.iter().map(|(_, id)| id).collect::<HashSet<_>>().len();
         }
-        if (listed.len() >= expected && terminal == listed.len()) || Instant::now() > deadline {
-            return Ok(listed);
+        let past_deadline = Instant::now() > deadline;
+        let first = client
+            .api(
+                hyper::Method::GET,
+                &format!("/images?prefix={prefix}&limit=1"),
+                &[],
+                Bytes::new(),
+            )
+            .await?
+            .json()?;
+        let counts = &first["counts"];
+        let count = |status: &str| counts["by_status"][status].as_u64().unwrap_or(0);
+        let total = counts["total"].as_u64().unwrap_or(0);
+        let settled = total >= expected as u64 && count("completed") + count("failed") == total;
+        if settled || past_deadline {
+            let (listed, terminal) = list_batch(client, &prefix).await?;
+            if terminal == listed.len() && listed.len() >= expected || past_deadline {
+                return Ok((listed, repeats_while_running));
+            }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 
-/// Image id -> status of every result file under `results/<batch>`.
-async fn result_statuses(stack: &Stack, batch: &str) -> Result<HashMap<String, String>, Error> {
+/// Every job of a batch's listing, page by page, and how many of them are terminal.
+async fn list_batch(client: &ApiClient, prefix: &str) -> Result<(Vec<(String, String)>, usize), Error> {
+    let mut listed = Vec::new();
+    let mut token: Option<String> = None;
+    let mut terminal = 0;
+    loop {
+        // The batch's prefix is plain ASCII without reserved characters; tokens are base64url.
+        let mut path = format!("/images?prefix={prefix}&limit=100");
+        if let Some(token) = &token {
+            path.push_str(&format!("&next_token={token}"));
+        }
+        let page = client.api(hyper::Method::GET, &path, &[], Bytes::new()).await?.json()?;
+        for image in page["images"].as_array().into_iter().flatten() {
+            terminal += usize::from(is_terminal(image));
+            if let (Some(key), Some(id)) = (image["source_key"].as_str(), image["image_id"].as_str()) {
+                listed.push((key.to_owned(), id.to_owned()));
+            }
+        }
+        match page["next_token"].as_str() {
+            Some(next) => token = Some(next.to_owned()),
+            None => return Ok((listed, terminal)),
+        }
+    }
+}
+
+/// (key below `ingest/`, version id) of every object version under `ingest/<batch>`.
+async fn object_versions(stack: &Stack, batch: &str) -> Result<Vec<(String, Option<String>)>, Error> {
+    let listed = stack.object_versions(&imgpipe_domain::keys::ingest_key(batch)).await?;
+    Ok(listed
+        .into_iter()
+        .filter(|v| !v.delete_marker)
+        .filter_map(|v| {
+            Some((
+                imgpipe_domain::keys::ingest_source_key(&v.key)?.to_owned(),
+                v.version_id,
+            ))
+        })
+        .collect())
+}
+
+/// Source key -> (image id, status) of every result file under `results/<batch>`.
+async fn result_statuses(stack: &Stack, batch: &str) -> Result<HashMap<String, (String, String)>, Error> {
     let prefix = format!("{}{batch}", imgpipe_domain::keys::RESULTS_PREFIX);
     let mut keys = Vec::new();
     let mut token = None;
@@ -593,9 +687,17 @@ async fn result_statuses(stack: &Stack, batch: &str) -> Result<HashMap<String, S
                 .map_err(|e| format!("{key}: {e}"))?
                 .into_bytes();
             let result: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{key}: {e}"))?;
+            let source_key = key
+                .strip_prefix(imgpipe_domain::keys::RESULTS_PREFIX)
+                .and_then(|k| k.strip_suffix(".json"))
+                .unwrap_or_default()
+                .to_owned();
             Ok::<_, Error>((
-                result["image_id"].as_str().unwrap_or_default().to_owned(),
-                result["status"].as_str().unwrap_or_default().to_owned(),
+                source_key,
+                (
+                    result["image_id"].as_str().unwrap_or_default().to_owned(),
+                    result["status"].as_str().unwrap_or_default().to_owned(),
+                ),
             ))
         })
         .buffer_unordered(16)
@@ -622,10 +724,20 @@ pub fn clean(report: &Report) -> bool {
         "unexpected_outcomes",
         "sweeps_unaccounted",
         "missing_result_files",
+        "listing_repeats",
     ]
     .iter()
     .all(|key| report[*key].as_u64() == Some(0))
-        && report["accepted"] == report["submitted"]
+        && report["accepted"].as_u64()
+            == report["submitted"]
+                .as_u64()
+                .map(|n| n + report["extra_writes"].as_u64().unwrap_or(0))
+}
+
+/// How long a run of `images` may take to settle after its last submission: ten minutes, or one second
+/// per image when that is longer (a 2-core machine settles a few images a second with faults on).
+pub fn default_deadline(images: usize) -> Duration {
+    Duration::from_secs(600.max(images as u64))
 }
 
 pub fn default_options(root: &Path) -> SoakOptions {
@@ -639,9 +751,50 @@ pub fn default_options(root: &Path) -> SoakOptions {
         ingest: false,
         seed: 20261127,
         max_receive_count: None,
-        deadline: Duration::from_secs(600),
+        deadline: default_deadline(1000),
         eval_dir: root.join("../shared/eval/imagenet-dev"),
         large_dir: root.join("../shared/eval/large"),
         repo_root: root.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(changes: &[(&str, Value)]) -> Report {
+        let mut report = json!({
+            "submitted": 10, "accepted": 10, "lost": 0, "stuck": 0, "duplicates": 0,
+            "mismatched_predictions": 0, "unexpected_outcomes": 0, "sweeps_unaccounted": 0,
+            "missing_result_files": 0, "listing_repeats": 0, "extra_writes": 0,
+        });
+        for (key, value) in changes {
+            report[*key] = value.clone();
+        }
+        report
+    }
+
+    #[test]
+    fn a_run_is_clean_only_when_every_fault_count_is_zero_and_every_write_a_job() {
+        assert!(clean(&report(&[])));
+        // A write the SDK retried is a second version and rightly a second job.
+        assert!(clean(&report(&[("extra_writes", json!(1)), ("accepted", json!(11))])));
+        assert!(
+            !clean(&report(&[("extra_writes", json!(1))])),
+            "a version without its job"
+        );
+        assert!(!clean(&report(&[("accepted", json!(9))])));
+        for key in ["lost", "stuck", "duplicates", "missing_result_files", "listing_repeats"] {
+            assert!(!clean(&report(&[(key, json!(1))])), "{key}");
+        }
+        let mut missing = report(&[]);
+        missing.as_object_mut().map(|m| m.remove("stuck"));
+        assert!(!clean(&missing), "a report without a count is not clean");
+    }
+
+    #[test]
+    fn the_deadline_grows_with_the_run() {
+        assert_eq!(default_deadline(100), Duration::from_secs(600));
+        assert_eq!(default_deadline(2000), Duration::from_secs(2000));
     }
 }

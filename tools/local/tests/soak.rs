@@ -32,3 +32,24 @@ async fn a_short_soak_with_faults_and_crashes_loses_nothing() {
     );
     assert!(report["completed"].as_u64().unwrap() > 30, "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_ingest_soak_finds_every_object_version_as_one_job_with_its_result_file() {
+    let mut options = default_options(&repo_root());
+    options.images = 40;
+    options.concurrency = 6;
+    options.ingest = true;
+    options.fault_rate = 0.10;
+    options.crash_rate = 0.05;
+    options.max_receive_count = Some(10);
+    options.deadline = Duration::from_secs(300);
+    let report = run(stack_options(), options).await.expect("the soak runs");
+    println!("{report}");
+    assert!(clean(&report), "{report:#}");
+    assert_eq!(report["through"], "ingest");
+    assert_eq!(report["missing_result_files"], 0, "{report}");
+    assert!(
+        report["faults_injected"].as_u64().unwrap() > 0,
+        "faults were injected: {report}"
+    );
+}

@@ -858,6 +858,19 @@ def test_a_batch_lists_in_key_order_with_its_counts(batch: dict) -> None:
     sub = call("GET", "/images", params={"prefix": prefix + "b/"}, expect=200).json()
     assert [image["source_key"] for image in sub["images"]] == [below + "b/c.jpg"]
     assert sub["counts"] == {"total": 1, "by_status": {"completed": 1}, "complete": True}
+    # The whole of ingest/ holds this batch among whatever else the stack has ingested.
+    listed, token = [], None
+    for _ in range(100):
+        params = {"prefix": "ingest/", "limit": 100, **({"next_token": token} if token else {})}
+        current = call("GET", "/images", params=params, expect=200).json()
+        if token is None:
+            assert current["counts"]["total"] >= 4, current["counts"]
+        listed += [image["image_id"] for image in current["images"]]
+        token = current["next_token"]
+        if token is None:
+            break
+    assert token is None and len(listed) == len(set(listed))
+    assert {image["image_id"] for image in images} <= set(listed)
     empty = call("GET", "/images", params={"prefix": prefix + "nothing-here/"}, expect=200).json()
     assert empty["images"] == [] and empty["counts"]["total"] == 0 and empty["next_token"] is None
 

@@ -14,6 +14,7 @@ pub struct ImageView {
     pub updated_at: i64,
     pub timeline: HashMap<String, i64>,
     pub content_type: Option<String>,
+    /// The name given at creation; for an ingested image, its S3 key (`ingest/...`).
     pub filename: Option<String>,
     pub size_bytes: Option<u64>,
     pub width: Option<u32>,
@@ -54,7 +55,10 @@ impl From<ImageRecord> for ImageView {
             updated_at: record.updated_at,
             timeline: record.timeline,
             content_type: record.content_type,
-            filename: record.filename,
+            // Derived, not stored: a second copy of a long key would push a completed item past one write unit.
+            filename: record
+                .filename
+                .or_else(|| record.source_key.as_deref().map(imgpipe_domain::keys::ingest_key)),
             size_bytes: record.size_bytes,
             width: record.width,
             height: record.height,

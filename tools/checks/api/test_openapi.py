@@ -832,6 +832,7 @@ def test_a_batch_lists_in_key_order_with_its_counts(batch: dict) -> None:
         # In the none mode an ingested image has no owner; its id names the object version (UUID v5).
         assert is_uuid_version(image["image_id"], 5), image["image_id"]
         assert image["content_type"] == "application/octet-stream"
+        assert image["filename"] == "ingest/" + image["source_key"], "named by its S3 key"
         assert image["model_name"] and image["model_choice"] in ("default", "canary")
         assert "pending_upload" not in image["timeline"] and "preprocessing" in image["timeline"]
     failed = images[3]

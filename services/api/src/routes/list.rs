@@ -184,7 +184,17 @@ mod tests {
             assert!(next.get("counts").is_none(), "counts come with the first page only");
             page = next;
         }
-        assert_eq!(keys.len(), 4, "every image of the batch, each once: {keys:?}");
+        // In key order, each named by its S3 key.
+        assert_eq!(
+            keys,
+            [
+                "ingest/b7/a.jpg",
+                "ingest/b7/b.jpg",
+                "ingest/b7/b.jpg",
+                "ingest/b7/c.jpg"
+            ],
+            "every image of the batch, each once"
+        );
         let (_, completed) = call(
             &api,
             event("GET", "/images", "prefix=ingest/b7/&status=completed", None, &caller),
